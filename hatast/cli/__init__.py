@@ -1,0 +1,1 @@
+"""User commands: ``hatast train|test|upscale|demo``."""

@@ -1,0 +1,94 @@
+"""The BasicSR model base every hatast model derives from.
+
+It changes how BasicSR's ``SRModel`` loads, saves and places networks, and nothing about what a training step
+does:
+
+* weights are read through :mod:`hatast.utils.checkpoint` (``weights_only``, any wrapping, clear key errors);
+* networks and training states are written atomically, so a run killed mid-save resumes from the last good state;
+* ``DistributedDataParallel`` works on CPU (gloo), where BasicSR passes a CUDA device id;
+* ``test`` optionally runs tiled (``tile: {tile_size, tile_pad}`` in the options).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.dist_util import master_only
+from torch import Tensor, nn
+from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+from ..utils.checkpoint import load_into, load_state_dict_preferring, save_atomic
+from ..utils.tiling import tiled_forward
+
+
+class HatastSRModel(SRModel):
+    """``SRModel`` with safe checkpoint I/O, CPU-capable DDP and tiled testing. Not registered: subclass it."""
+
+    #: Tiles start at multiples of this many input pixels; subclasses return the network's window size.
+    def tile_multiple(self) -> int:
+        return 1
+
+    def model_to_device(self, net: nn.Module) -> nn.Module:
+        net = net.to(self.device)
+        if self.opt["dist"]:
+            device_ids = [torch.cuda.current_device()] if self.device.type == "cuda" else None
+            return DistributedDataParallel(
+                net, device_ids=device_ids, find_unused_parameters=self.opt.get("find_unused_parameters", False))
+        if self.opt["num_gpu"] > 1:
+            return DataParallel(net)
+        return net
+
+    def load_network(self, net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = "params"):
+        """Load ``load_path`` into ``net``; ``param_key`` falls back to the other BasicSR key, then a bare dict."""
+        state, used = load_state_dict_preferring(load_path, param_key)
+        get_root_logger().info(load_into(self.get_bare_model(net), state, strict, source=f"{load_path} [{used}]"))
+
+    @master_only
+    def save_network(self, net, net_label: str, current_iter: int, param_key="params") -> None:
+        nets = net if isinstance(net, list) else [net]
+        keys = param_key if isinstance(param_key, list) else [param_key]
+        if len(nets) != len(keys):
+            raise ValueError("save_network: one param_key per network")
+        payload = {
+            key: {k.removeprefix("module."): v.detach().cpu() for k, v in self.get_bare_model(n).state_dict().items()}
+            for n, key in zip(nets, keys)
+        }
+        name = "latest" if current_iter == -1 else current_iter
+        save_atomic(payload, os.path.join(self.opt["path"]["models"], f"{net_label}_{name}.pth"))
+
+    @master_only
+    def save_training_state(self, epoch: int, current_iter: int) -> None:
+        if current_iter == -1:
+            return
+        state = {
+            "epoch": epoch,
+            "iter": current_iter,
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+        }
+        save_atomic(state, os.path.join(self.opt["path"]["training_states"], f"{current_iter}.state"))
+
+    def resume_training(self, resume_state: dict) -> None:
+        for kind, ours in (("optimizers", self.optimizers), ("schedulers", self.schedulers)):
+            if len(resume_state[kind]) != len(ours):
+                raise ValueError(f"the resume state has {len(resume_state[kind])} {kind}, this model {len(ours)}")
+        super().resume_training(resume_state)
+
+    def inference(self, net: nn.Module, lq: Tensor) -> Tensor:
+        """``lq`` -> SR output, tiled when the options ask for it."""
+        tile = self.opt.get("tile")
+        if not tile:
+            return net(lq)
+        return tiled_forward(net, lq, self.opt["scale"], int(tile["tile_size"]), int(tile.get("tile_pad", 32)),
+                             self.tile_multiple())
+
+    def test(self) -> None:
+        net = self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            self.output = self.inference(net, self.lq)
+        net.train(was_training)

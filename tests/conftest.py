@@ -1,0 +1,116 @@
+"""Shared test helpers: where the read-only shared fixtures live, tiny configs, and small image folders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hatast  # noqa: F401  (shim + registries before anything imports basicsr)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("HATAST_SHARED", REPO.parent / "shared"))
+FIXTURES = SHARED / "fixtures"
+DATA = Path(os.environ.get("HATAST_DATA", SHARED / "data"))
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+# The smallest HAT that still has every part: 2 groups, shifted and unshifted HABs, an OCAB, x2 pixel shuffle.
+TINY_HAT = dict(embed_dim=16, depths=[2], num_heads=[2], window_size=4, compress_ratio=4, squeeze_factor=4,
+                mlp_ratio=2.0, upscale=2, img_size=16)
+
+
+def need(path: Path, what: str) -> Path:
+    """Skip the test with a clear message when a shared fixture is absent."""
+    if not path.exists():
+        pytest.skip(f"{what} not found at {path} (set HATAST_SHARED or HATAST_DATA to the shared folder)")
+    return path
+
+
+def sample_image(name: str = "astronaut") -> np.ndarray:
+    """A real photograph that ships inside scikit-image, as uint8 BGR (BasicSR's channel order)."""
+    import skimage.data
+
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, -1)
+    return np.ascontiguousarray(img[..., :3][..., ::-1])
+
+
+def write_image_folder(folder: Path, crops: int, size: int, start: int = 0) -> Path:
+    """Write ``crops`` ``size x size`` PNG crops of scikit-image photos into ``folder``."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = [sample_image(n) for n in ("astronaut", "coffee", "chelsea", "rocket")]
+    for i in range(start, start + crops):
+        img = sources[i % len(sources)]
+        h, w = img.shape[:2]
+        y, x = (37 * i) % (h - size), (53 * i) % (w - size)
+        cv2.imwrite(str(folder / f"img{i:03d}.png"), img[y:y + size, x:x + size])
+    return folder
+
+
+@pytest.fixture
+def image_folders(tmp_path: Path) -> dict[str, Path]:
+    """A tiny training folder (HR only) and a validation pair folder (HR + x2 LR)."""
+    import cv2
+
+    from hatast.data.bicubic_dataset import bicubic_downsample
+
+    train = write_image_folder(tmp_path / "train_hr", crops=6, size=48)
+    val_hr = write_image_folder(tmp_path / "val_hr", crops=2, size=24, start=10)
+    val_lr = tmp_path / "val_lr"
+    val_lr.mkdir()
+    for p in sorted(val_hr.iterdir()):
+        hr = cv2.imread(str(p)).astype(np.float32) / 255
+        lr = bicubic_downsample(hr, 2)
+        cv2.imwrite(str(val_lr / p.name), (lr * 255).round().astype(np.uint8))
+    return {"train": train, "val_hr": val_hr, "val_lr": val_lr}
+
+
+def write_options(file: Path, folders: dict[str, Path], total_iter: int = 6, **sections) -> Path:
+    """A complete training option file for the tiny HAT on ``folders`` (see ``image_folders``)."""
+    import yaml
+
+    opt = {
+        "name": "tiny_hat_test",
+        "model_type": "HATModel",
+        "scale": 2,
+        "num_gpu": 0,
+        "manual_seed": 0,
+        "datasets": {
+            "train": {
+                "name": "tiny_train", "type": "BicubicDownsampleDataset", "dataroot_gt": str(folders["train"]),
+                "io_backend": {"type": "disk"}, "gt_size": 32, "use_hflip": True, "use_rot": True,
+                "use_shuffle": True, "num_worker_per_gpu": 0, "batch_size_per_gpu": 2,
+                "dataset_enlarge_ratio": 4, "prefetch_mode": None,
+            },
+            "val": {
+                "name": "tiny_val", "type": "PairedImageDataset", "dataroot_gt": str(folders["val_hr"]),
+                "dataroot_lq": str(folders["val_lr"]), "io_backend": {"type": "disk"},
+            },
+        },
+        "network_g": {"type": "HAT", **TINY_HAT},
+        "path": {"pretrain_network_g": None, "strict_load_g": True, "resume_state": None},
+        "train": {
+            "ema_decay": 0.999,
+            "optim_g": {"type": "Adam", "lr": 2e-4, "weight_decay": 0, "betas": [0.9, 0.99]},
+            "scheduler": {"type": "MultiStepLR", "milestones": [1000], "gamma": 0.5},
+            "total_iter": total_iter, "warmup_iter": -1,
+            "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0, "reduction": "mean"},
+        },
+        "val": {
+            "val_freq": total_iter, "save_img": False,
+            "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": True},
+                        "ssim": {"type": "calculate_ssim", "crop_border": 2, "test_y_channel": True}},
+        },
+        "logger": {"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": False},
+    }
+    for key, value in sections.items():
+        opt[key] = value if not isinstance(value, dict) else {**opt.get(key, {}), **value}
+    file.write_text(yaml.safe_dump(opt, sort_keys=False))
+    return file
