@@ -1,17 +1,21 @@
 """Speed and peak memory of HAT's attention: SDPA path vs the straightforward softmax(QK^T+B)V path.
 
-Both paths are the same modules with the same weights (``set_attention_impl``): ``reference`` computes the
-attention matrix explicitly and rebuilds the bias and shift mask every call, as the authors' code does; ``fused``
-uses ``scaled_dot_product_attention`` with cached bias and masks. Measured at HAT-S x4 sizes for a 64x64 input:
+Both paths are the same code with the same weights (``set_attention_impl``): ``reference`` computes the attention
+matrix explicitly and rebuilds the bias and shift mask every call, as the authors' code does; ``fused`` uses
+``scaled_dot_product_attention`` with cached bias and masks. Measured at HAT-S x4 sizes for a 64x64 input, at three
+levels:
 
-* the three attention modules of HAT-S (window self-attention, shifted window self-attention, and the whole
-  overlapping cross-attention block), on the 16 windows of a 64x64 feature map;
-* the whole HAT-S x4 network, 64x64 -> 256x256.
+* ``attention``: the attention itself, ``softmax(q k^T * s + B) v`` for the 16 windows of a 64x64 map, for the three
+  kinds in HAT-S: window self-attention (W-MSA), shifted windows with the mask (SW-MSA), and overlapping
+  cross-attention (OCA, 16x16 queries against 24x24 keys);
+* ``module``: the whole modules around them: W-MSA and SW-MSA with their qkv/output projections, and the OCAB block
+  (projections, layer norms and MLP included) - the parts that are not attention are identical in both paths;
+* ``network``: HAT-S x4, 64x64 -> 256x256.
 
-Each case runs in its own process (so peak memory is not polluted by the other path), alternating the two paths for
-several rounds; the table shows medians. Peak memory is the rise of the process's resident-set high-water mark
-(Linux ``VmHWM``, reset before each call) over its size before the call, with glibc's malloc made to return large
-blocks at once. Usage::
+Each measurement runs in its own process, alternating the two paths for several rounds; the table shows medians.
+Time and memory are measured in separate processes: peak memory is the rise of the process's resident-set
+high-water mark (Linux ``VmHWM``, reset before each call) over its size before the call, with glibc's malloc made to
+return large blocks at once, a setting that slows allocation and so is not used for the timings. Usage::
 
     python benchmarks/bench_hat_attention.py [--rounds 3] [--runs 3] [--threads 2] [--size 64]
 """
@@ -28,7 +32,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CASES = ("W-MSA", "SW-MSA", "OCAB", "HAT-S x4 network")
+CASES = ("attention W-MSA", "attention SW-MSA", "attention OCA", "module W-MSA", "module SW-MSA", "module OCAB",
+         "network HAT-S x4 (attention only)", "network HAT-S x4")
 
 
 def _status_kib(field: str) -> int:
@@ -40,6 +45,53 @@ def _status_kib(field: str) -> int:
 
 def _reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")
+
+
+def _attention_case(kind: str, net, size: int, impl: str):
+    """q, k, v, bias of one attention call of HAT-S's first group, and a function that runs it."""
+    import torch
+
+    from hatast.archs.attention import shifted_window_attention, shifted_window_mask, window_attention
+
+    ws, heads, d = net.window_size, 6, 24
+    windows = (size // ws) ** 2
+    group = net.layers[0].residual_group
+    if kind == "OCA":
+        table, index = group.overlap_attn.relative_position_bias_table, net.relative_position_index_OCA
+        nk = group.overlap_attn.overlap_win_size ** 2
+    else:
+        table, index = group.blocks[0].attn.relative_position_bias_table, net.relative_position_index_SA
+        nk = ws * ws
+    q = torch.randn(windows, heads, ws * ws, d)
+    k, v = torch.randn(windows, heads, nk, d), torch.randn(windows, heads, nk, d)
+    scale = d ** -0.5
+
+    def bias():  # the reference gathers the table every call, the fused path caches it
+        return group.blocks[0].attn.bias_lookup(table, index) if impl == "fused" else \
+            table[index.reshape(-1)].view(*index.shape, -1).permute(2, 0, 1).unsqueeze(0)
+
+    if kind == "SW-MSA":
+        shift = shifted_window_mask(size, size, ws, ws // 2)
+        if impl == "reference":
+            return lambda: window_attention(q, k, v, bias() + shift.dense(), scale, "reference")
+        return lambda: shifted_window_attention(q, k, v, bias(), shift, scale, "fused")
+    return lambda: window_attention(q, k, v, bias(), scale, impl)
+
+
+def _attention_share(net, x, runs: int) -> dict:
+    """Time spent inside the attention computations (profiler label) during whole-network forwards."""
+    import torch
+
+    from hatast.archs.attention import ATTENTION_LABEL
+
+    times = []
+    with torch.inference_mode():
+        net(x)
+        for _ in range(runs):
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                net(x)
+            times.append(sum(e.cpu_time_total for e in prof.events() if e.name == ATTENTION_LABEL) / 1000)
+    return {"times_ms": times, "peaks_mib": []}
 
 
 def worker(case: str, impl: str, runs: int, size: int, threads: int) -> dict:
@@ -54,23 +106,24 @@ def worker(case: str, impl: str, runs: int, size: int, threads: int) -> dict:
     torch.manual_seed(0)
     net = build_hat("HAT-S", 4).eval()
     net.set_attention_impl(impl)
+    level, kind = case.split(" ", 1)
     dim, ws = 144, net.window_size
-    if case == "HAT-S x4 network":
+    if level == "network":
         x = torch.rand(1, 3, size, size)
         call = lambda: net(x)  # noqa: E731
+        if kind.endswith("(attention only)"):
+            return _attention_share(net, x, runs)
+    elif level == "attention":
+        call = _attention_case(kind, net, size, impl)
     else:
         block = net.layers[0].residual_group
         feat = torch.randn(1, size, size, dim)
-        if case in ("W-MSA", "SW-MSA"):
-            attn = block.blocks[0 if case == "W-MSA" else 1].attn
+        if kind in ("W-MSA", "SW-MSA"):
+            attn = block.blocks[0 if kind == "W-MSA" else 1].attn
             windows = window_partition(feat, ws)
-            shift = shifted_window_mask(size, size, ws, ws // 2) if case == "SW-MSA" else None
+            shift = shifted_window_mask(size, size, ws, ws // 2) if kind == "SW-MSA" else None
             index = net.relative_position_index_SA
-            if impl == "reference":  # the authors build the shift mask per forward
-                call = lambda: attn(windows, index, shifted_window_mask(size, size, ws, ws // 2)  # noqa: E731
-                                    if shift else None)
-            else:
-                call = lambda: attn(windows, index, shift)  # noqa: E731
+            call = lambda: attn(windows, index, shift)  # noqa: E731
         else:
             ctx = WindowContext((size, size), net.relative_position_index_SA, net.relative_position_index_OCA,
                                 shifted_window_mask(size, size, ws, ws // 2))
@@ -90,9 +143,10 @@ def worker(case: str, impl: str, runs: int, size: int, threads: int) -> dict:
     return {"times_ms": [t * 1000 for t in times], "peaks_mib": [p / 1024 for p in peaks]}
 
 
-def measure(case: str, impl: str, runs: int, size: int, threads: int) -> dict:
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0",
-               OMP_NUM_THREADS=str(threads))
+def measure(case: str, impl: str, runs: int, size: int, threads: int, memory: bool) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    if memory:  # large blocks go straight back to the system, so VmHWM tracks live tensors
+        env.update(MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
     cmd = [sys.executable, __file__, "--worker", case, impl, str(runs), str(size), str(threads)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -113,7 +167,7 @@ def main() -> None:
 
     print(f"HAT-S attention, {args.size}x{args.size} input, {args.threads} threads, "
           f"{args.rounds} rounds x {args.runs} runs (median)")
-    header = f"{'case':<18} {'reference ms':>12} {'fused ms':>9} {'speed-up':>8} " \
+    header = f"{'case':<34} {'reference ms':>12} {'fused ms':>9} {'speed-up':>8} " \
              f"{'reference MiB':>13} {'fused MiB':>9} {'memory':>7}"
     print(header)
     print("-" * len(header))
@@ -121,13 +175,16 @@ def main() -> None:
         samples = {"reference": {"times_ms": [], "peaks_mib": []}, "fused": {"times_ms": [], "peaks_mib": []}}
         for _ in range(args.rounds):
             for impl in samples:
-                result = measure(case, impl, args.runs, args.size, args.threads)
-                for key in result:
-                    samples[impl][key] += result[key]
+                samples[impl]["times_ms"] += measure(case, impl, args.runs, args.size, args.threads, False)["times_ms"]
         t_ref, t_fused = (statistics.median(samples[i]["times_ms"]) for i in ("reference", "fused"))
-        m_ref, m_fused = (statistics.median(samples[i]["peaks_mib"]) for i in ("reference", "fused"))
-        print(f"{case:<18} {t_ref:12.1f} {t_fused:9.1f} {t_ref / t_fused:7.2f}x "
-              f"{m_ref:13.1f} {m_fused:9.1f} {m_fused / m_ref:6.2f}x", flush=True)
+        row = f"{case:<34} {t_ref:12.1f} {t_fused:9.1f} {t_ref / t_fused:7.2f}x "
+        if "attention only" not in case:  # memory is deterministic: one process each
+            for impl in samples:
+                samples[impl]["peaks_mib"] += measure(case, impl, args.runs, args.size, args.threads,
+                                                      True)["peaks_mib"]
+            m_ref, m_fused = (statistics.median(samples[i]["peaks_mib"]) for i in ("reference", "fused"))
+            row += f"{m_ref:13.1f} {m_fused:9.1f} {m_fused / m_ref:6.2f}x"
+        print(row, flush=True)
 
 
 if __name__ == "__main__":

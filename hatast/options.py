@@ -193,6 +193,8 @@ def validate_options(opt: dict, is_train: bool, source: str) -> None:
         train = opt.get("train")
         if not isinstance(train, dict) or "total_iter" not in train or "optim_g" not in train:
             raise OptionsError(f"{source}: a 'train' section with total_iter and optim_g is required")
+        if opt.get("val") is not None and "val_freq" not in opt["val"]:
+            raise OptionsError(f"{source}: val needs a val_freq when training (or remove the val section)")
     tile = opt.get("tile")
     if tile is not None and (not isinstance(tile, dict) or int(tile.get("tile_size", 0)) <= 0):
         raise OptionsError(f"{source}: tile needs a positive tile_size (and optionally tile_pad)")

@@ -26,6 +26,10 @@ from torch import Tensor, nn
 
 AttentionImpl = Literal["fused", "reference"]
 
+# Profiler label around every attention computation (bias lookup to attention output), so profiles and
+# benchmarks can tell the time spent in attention from the projections, MLPs and convolutions around it.
+ATTENTION_LABEL = "hatast::attention"
+
 # The authors fill masked (cross-region) logits with -100 rather than -inf; exp(-100) is ~4e-44, and we keep
 # their constant so shifted-window outputs match theirs to the last bit that float32 can show.
 SHIFT_MASK_VALUE = -100.0
@@ -307,10 +311,11 @@ class WindowSelfAttention(nn.Module):
         """
         bw, n, c = x.shape
         q, k, v = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        bias = self.bias_lookup(self.relative_position_bias_table, index)
         dropout_p = self.attn_drop if self.training else 0.0
-        if shift is None:
-            out = window_attention(q, k, v, bias, self.scale, self.impl, dropout_p)
-        else:
-            out = shifted_window_attention(q, k, v, bias, shift, self.scale, self.impl, dropout_p)
+        with torch.profiler.record_function(ATTENTION_LABEL):
+            bias = self.bias_lookup(self.relative_position_bias_table, index)
+            if shift is None:
+                out = window_attention(q, k, v, bias, self.scale, self.impl, dropout_p)
+            else:
+                out = shifted_window_attention(q, k, v, bias, shift, self.scale, self.impl, dropout_p)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(bw, n, c)))

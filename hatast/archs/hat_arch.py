@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from .attention import (
+    ATTENTION_LABEL,
     AttentionImpl,
     BiasLookup,
     BoundedCache,
@@ -242,8 +243,10 @@ class OCAB(nn.Module):
         nk = kv.shape[1]
         q = q.view(bw, nq, nh, d).transpose(1, 2)
         kv = kv.view(bw, nk, 2, nh, d).permute(2, 0, 3, 1, 4)
-        bias = self.bias_lookup(self.relative_position_bias_table, ctx.index_oca)
-        out = self.attend(q, kv[0], kv[1], bias).transpose(1, 2).reshape(bw, nq, c)
+        with torch.profiler.record_function(ATTENTION_LABEL):
+            bias = self.bias_lookup(self.relative_position_bias_table, ctx.index_oca)
+            out = self.attend(q, kv[0], kv[1], bias)
+        out = out.transpose(1, 2).reshape(bw, nq, c)
         x = self.proj(window_reverse(out, self.window_size, h, w).view(b, h * w, c)) + shortcut
         return x + self.mlp(self.norm2(x), ctx.size)
 

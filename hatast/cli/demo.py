@@ -113,7 +113,7 @@ def bicubic_scores(data: dict[str, Path]) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hatast demo", description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="hatast-demo", help="where data, runs and results go")
-    parser.add_argument("--iters", type=int, default=300, help="training iterations (default: %(default)s)")
+    parser.add_argument("--iters", type=int, default=500, help="training iterations (default: %(default)s)")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
