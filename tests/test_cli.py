@@ -80,3 +80,15 @@ def test_demo_trains_and_reports(tmp_path):
 def test_hatast_command_usage():
     out = subprocess.run([sys.executable, "-m", "hatast.cli.main", "bogus"], capture_output=True, text=True)
     assert out.returncode == 2 and "unknown command 'bogus'" in out.stderr
+
+
+@pytest.mark.parametrize("script", ["hatast-train", "hatast-test", "hatast"])
+def test_console_scripts_are_installed(script, tmp_path):
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / script
+    if not exe.exists():
+        pytest.skip(f"{script} is not installed next to {sys.executable} (pip install -e .)")
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0 and "usage:" in out.stdout
+    assert not any(tmp_path.iterdir())  # --help writes nothing
