@@ -126,11 +126,12 @@ def shifted_window_mask(height: int, width: int, window_size: int, shift_size: i
         for cols in bounds:
             region[:, rows, cols, :] = label
             label += 1
-    windows = window_partition(region, window_size).squeeze(-1)  # [nW, N]
-    different = windows[:, None, :] != windows[:, :, None]  # [nW, N, N]
-    needs_mask = different.flatten(1).any(1)
+    windows = window_partition(region, window_size).squeeze(-1)  # [nW, N] region label of every token
+    needs_mask = (windows != windows[:, :1]).any(1)  # windows holding more than one region
     masked = needs_mask.nonzero().squeeze(1)
-    mask = torch.zeros(different[masked].shape).masked_fill_(different[masked], SHIFT_MASK_VALUE).unsqueeze(1)
+    labels = windows[masked]
+    different = labels[:, None, :] != labels[:, :, None]  # [nB, N, N], only for the masked windows
+    mask = torch.zeros(different.shape).masked_fill_(different, SHIFT_MASK_VALUE).unsqueeze(1)
     return ShiftMask(mask, masked, (~needs_mask).nonzero().squeeze(1), windows.shape[0])
 
 
