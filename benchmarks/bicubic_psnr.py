@@ -7,6 +7,7 @@ Upsamples ``<set>/LR_bicubic/X<s>/<name>x<s>.png`` with MATLAB-compatible bicubi
 through BasicSR's ``calculate_psnr``/``calculate_ssim``: the baseline row for tables of trained models.
 """
 
+# ruff: noqa: I001  (hatast must be imported before basicsr: it installs the torchvision shim)
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import hatast  # noqa: F401  (installs the torchvision shim before basicsr loads)
+import hatast  # noqa: F401  (must come first: installs the torchvision shim before basicsr loads)
 from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils.matlab_functions import imresize
 

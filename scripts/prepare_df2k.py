@@ -69,7 +69,7 @@ def main() -> None:
         crops = sum(pool.map(process, [(p, out, tuple(args.scales)) for p in images], chunksize=4))
     print(f"{len(images)} images -> {crops} sub-images in {out}")
     if args.lmdb:
-        import hatast  # noqa: F401  (shim before basicsr)
+        import hatast  # noqa: F401, I001  (first: installs the torchvision shim before basicsr loads)
         from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
         for folder in sorted(p for p in out.iterdir() if p.is_dir() and p.name.endswith("_sub")):
