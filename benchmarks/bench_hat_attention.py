@@ -22,29 +22,10 @@ return large blocks at once, a setting that slows allocation and so is not used 
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
+from harness import main, time_and_peak
 
-REPO = Path(__file__).resolve().parents[1]
-CASES = ("attention W-MSA", "attention SW-MSA", "attention OCA", "module W-MSA", "module SW-MSA", "module OCAB",
-         "network HAT-S x4 (attention only)", "network HAT-S x4")
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")
+CASES = ["attention W-MSA", "attention SW-MSA", "attention OCA", "module W-MSA", "module SW-MSA", "module OCAB",
+         "network HAT-S x4 (attention only)", "network HAT-S x4"]
 
 
 def _attention_case(kind: str, net, size: int, impl: str):
@@ -96,14 +77,11 @@ def _attention_share(net, x, runs: int) -> dict:
 
 def worker(case: str, impl: str, runs: int, size: int, threads: int) -> dict:
     """Run inside the child process: time and peak memory of ``runs`` calls (after one warm-up)."""
-    sys.path.insert(0, str(REPO))
     import torch
 
     from hatast.archs.attention import shifted_window_mask, window_partition
     from hatast.archs.hat_arch import WindowContext, build_hat
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
     net = build_hat("HAT-S", 4).eval()
     net.set_attention_impl(impl)
     level, kind = case.split(" ", 1)
@@ -129,63 +107,10 @@ def worker(case: str, impl: str, runs: int, size: int, threads: int) -> dict:
                                 shifted_window_mask(size, size, ws, ws // 2))
             tokens = feat.view(1, size * size, dim)
             call = lambda: block.overlap_attn(tokens, ctx)  # noqa: E731
-    times, peaks = [], []
     with torch.inference_mode():
-        call()  # warm-up: lazy kernel initialisation, and the fused path's caches
-        for _ in range(runs):
-            before = _status_kib("VmRSS")
-            _reset_peak()
-            start = time.perf_counter()
-            out = call()
-            times.append(time.perf_counter() - start)
-            peaks.append(_status_kib("VmHWM") - before)
-            del out
-    return {"times_ms": [t * 1000 for t in times], "peaks_mib": [p / 1024 for p in peaks]}
-
-
-def measure(case: str, impl: str, runs: int, size: int, threads: int, memory: bool) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    if memory:  # large blocks go straight back to the system, so VmHWM tracks live tensors
-        env.update(MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
-    cmd = [sys.executable, __file__, "--worker", case, impl, str(runs), str(size), str(threads)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both paths per case")
-    parser.add_argument("--runs", type=int, default=3, help="timed calls per round")
-    parser.add_argument("--size", type=int, default=64, help="input height and width (LR pixels)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        case, impl, runs, size, threads = args.worker
-        print(json.dumps(worker(case, impl, int(runs), int(size), int(threads))))
-        return
-
-    print(f"HAT-S attention, {args.size}x{args.size} input, {args.threads} threads, "
-          f"{args.rounds} rounds x {args.runs} runs (median)")
-    header = f"{'case':<34} {'reference ms':>12} {'fused ms':>9} {'speed-up':>8} " \
-             f"{'reference MiB':>13} {'fused MiB':>9} {'memory':>7}"
-    print(header)
-    print("-" * len(header))
-    for case in CASES:
-        samples = {"reference": {"times_ms": [], "peaks_mib": []}, "fused": {"times_ms": [], "peaks_mib": []}}
-        for _ in range(args.rounds):
-            for impl in samples:
-                samples[impl]["times_ms"] += measure(case, impl, args.runs, args.size, args.threads, False)["times_ms"]
-        t_ref, t_fused = (statistics.median(samples[i]["times_ms"]) for i in ("reference", "fused"))
-        row = f"{case:<34} {t_ref:12.1f} {t_fused:9.1f} {t_ref / t_fused:7.2f}x "
-        if "attention only" not in case:  # memory is deterministic: one process each
-            for impl in samples:
-                samples[impl]["peaks_mib"] += measure(case, impl, args.runs, args.size, args.threads,
-                                                      True)["peaks_mib"]
-            m_ref, m_fused = (statistics.median(samples[i]["peaks_mib"]) for i in ("reference", "fused"))
-            row += f"{m_ref:13.1f} {m_fused:9.1f} {m_fused / m_ref:6.2f}x"
-        print(row, flush=True)
+        return time_and_peak(call, runs)
 
 
 if __name__ == "__main__":
-    main()
+    main(__file__, "HAT-S attention, reference vs fused", CASES, ("reference", "fused"), worker,
+         no_memory=("network HAT-S x4 (attention only)",))

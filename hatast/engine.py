@@ -13,6 +13,7 @@ hooks), with the defects users hit fixed here instead of in site-packages:
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import math
 import os
@@ -248,7 +249,8 @@ def train(argv: list[str] | None = None) -> dict:
 
 
 def test(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """Run a test job. Returns ``{dataset: {metric: value}}`` and logs the same."""
+    """Run a test job. Returns ``{dataset: {metric: value}}``, logs it and writes it to ``metrics.json`` in the
+    results folder."""
     args, opt = _prepare(argv, is_train=False)
     make_exp_dirs(opt)
     log_file = os.path.join(opt["path"]["log"], f"test_{opt['name']}_{get_time_str()}.log")
@@ -267,7 +269,11 @@ def test(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         name = loader.dataset.opt["name"]
         logger.info(f"Testing {name}...")
         model.validation(loader, current_iter=opt["name"], tb_logger=None, save_img=opt["val"]["save_img"])
-        results[name] = dict(getattr(model, "metric_results", {}))
+        results[name] = {k: float(v) for k, v in getattr(model, "metric_results", {}).items()}
+    if opt["rank"] == 0:
+        metrics_file = Path(opt["path"]["results_root"]) / "metrics.json"
+        metrics_file.write_text(json.dumps(results, indent=2) + "\n")
+        logger.info(f"Metrics written to {metrics_file}")
     return results
 
 

@@ -68,3 +68,51 @@ def test_validation_rejects_a_missing_folder(tmp_path, monkeypatch):
     opt = expand_env(load_option_file(REPO / "options/test/HAT_SRx3.yml"))
     with pytest.raises(OptionsError, match="datasets:test_1:dataroot_gt: folder .*Set5/HR does not exist"):
         validate_options(opt, is_train=False, source="HAT_SRx3.yml")
+
+
+def test_ast_experiment_recipe():
+    opt = yaml.safe_load((REPO / "options/train/HAT-S_AST_SRx4.yml").read_text())
+    net = opt["network_g"]
+    assert net["type"] == "HATAST" and net["overlap_ratio"] == 0.75 and net["embed_dim"] == 144
+    assert net["ocab_attention"] == "assa" and net["ocab_ffn"] == "frfn" and net["key_position_bias"] is True
+    assert opt["model_type"] == "HATModel" and opt["datasets"]["train"]["gt_size"] == 256
+    assert opt["datasets"]["train"]["batch_size_per_gpu"] == 4 and opt["train"]["ema_decay"] == 0.999
+    assert opt["train"]["optim_g"]["lr"] == 2e-4 and opt["train"]["optim_g"]["betas"] == [0.9, 0.99]
+    assert opt["train"]["scheduler"]["milestones"] == [250000, 400000, 450000, 475000]
+    assert opt["train"]["total_iter"] == 500000 and opt["train"]["pixel_opt"]["type"] == "L1Loss"
+    assert opt["path"]["pretrain_network_g"].endswith("HAT-S_SRx4_AST-init.pth") and opt["path"]["strict_load_g"]
+
+
+@pytest.mark.parametrize("missing", ["dataset", "checkpoint"])
+def test_ast_experiment_without_inputs_fails_with_one_line(tmp_path, missing):
+    """`python hatast/train.py -opt options/train/HAT-S_AST_SRx4.yml` names what is absent, in one line."""
+    if missing == "checkpoint":  # data present, converted weights absent
+        for sub in ("DF2K/DF2K_HR_sub", "DF2K/DF2K_bicx4_sub", "Set5/HR", "Set5/LR_bicubic/X4", "Set14/HR",
+                    "Set14/LR_bicubic/X4"):
+            (tmp_path / sub).mkdir(parents=True)
+    out = subprocess.run([sys.executable, str(REPO / "hatast" / "train.py"), "-opt",
+                          str(REPO / "options/train/HAT-S_AST_SRx4.yml"), "--data-root", str(tmp_path)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1
+    if missing == "dataset":
+        assert "datasets:train:dataroot_gt: folder" in lines[0] and "DF2K_HR_sub does not exist" in lines[0]
+    else:
+        assert "path:pretrain_network_g: file" in lines[0] and "HAT-S_SRx4_AST-init.pth does not exist" in lines[0]
+
+
+def test_ast_experiment_starts_from_a_converted_checkpoint(tmp_path):
+    """With data and the converted checkpoint in place the published option file validates and loads strictly."""
+    import torch
+
+    from hatast.archs.hat_arch import build_hat
+    from hatast.archs.hat_ast_arch import convert_hat_to_ast
+    from hatast.options import check_network_options
+
+    state, _ = convert_hat_to_ast(build_hat("HAT-S", 4).state_dict())
+    opt = yaml.safe_load((REPO / "options/train/HAT-S_AST_SRx4.yml").read_text())
+    net = check_network_options(opt["network_g"], "network_g")
+    from hatast.utils.checkpoint import check_fit
+
+    assert check_fit(net, state, strict=True) == []
+    assert torch.is_tensor(state["layers.0.residual_group.overlap_attn.key_position_bias"])

@@ -10,6 +10,7 @@ commands:
   train     train from an option file          (hatast train -opt options/train/X.yml)
   test      test from an option file           (hatast test -opt options/test/X.yml)
   upscale   upscale images with a checkpoint   (hatast upscale -w weights.pth image.png ...)
+  convert-ast  HAT checkpoint -> HAT+AST checkpoint starting from the same function
   demo      train a tiny HAT on sample images shipped with scikit-image, then test it
 
 'hatast COMMAND --help' describes each command.
@@ -30,6 +31,10 @@ def main(argv: list[str] | None = None) -> None:
         from .upscale import main as upscale
 
         sys.exit(upscale(rest))
+    if command == "convert-ast":
+        from .convert_ast import main as convert_ast
+
+        sys.exit(convert_ast(rest))
     if command == "demo":
         from .demo import main as demo
 
