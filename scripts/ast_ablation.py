@@ -186,7 +186,8 @@ def write_table(results: list[dict], args) -> Path:
         lines.append(
             f"| x{row['scale']} | {row['label']} | {row['overlap']} | {row['attention']} | {row['ffn']} | "
             f"{row['seed']} | {r['params'] / 1e6:.3f} M | {r['gmacs_64']:.2f} | {r['sec_per_iter']:.2f} | "
-            f"{m['Set5']['psnr']:.2f} / {m['Set5']['ssim']:.4f} | {m['Set14']['psnr']:.2f} / {m['Set14']['ssim']:.4f} |")
+            f"{m['Set5']['psnr']:.2f} / {m['Set5']['ssim']:.4f} | "
+            f"{m['Set14']['psnr']:.2f} / {m['Set14']['ssim']:.4f} |")
     lines += ["", *noise_summary(results)]
     path = args.out / "ablation.md"
     path.write_text("\n".join(lines) + "\n")
@@ -227,16 +228,18 @@ def write_figure(results: list[dict], args) -> Path | None:
     for r in results:
         row = r["row"]
         if row["scale"] == 4 and row["seed"] == 0:
-            sr = cv2.imread(str(args.out / "results" / r["name"] / "visualization" / bench / f"{image}_{r['name']}.png"))
-            panels.append((f"{row['label']}" + ("" if row["overlap"] == 0.75 else f" ov{row['overlap']}"), sr))
+            saved = args.out / "results" / r["name"] / "visualization" / bench / f"{image}_{r['name']}.png"
+            panels.append((row["label"] + ("" if row["overlap"] == 0.75 else f" ov{row['overlap']}"),
+                           cv2.imread(str(saved))))
     tiles = []
     for label, img in panels:
         crop = img[top:top + side, left:left + side]
-        psnr = "" if label == "HR" else f" {calculate_psnr(crop, hr[top:top + side, left:left + side], 0, test_y_channel=True):.2f}dB"
+        reference = hr[top:top + side, left:left + side]
+        psnr = "" if label == "HR" else f"{calculate_psnr(crop, reference, 0, test_y_channel=True):.2f} dB"
         tile = cv2.resize(crop, (side * 2, side * 2), interpolation=cv2.INTER_NEAREST)
         tile = cv2.copyMakeBorder(tile, 0, 34, 2, 2, cv2.BORDER_CONSTANT, value=(255, 255, 255))
         cv2.putText(tile, label, (4, side * 2 + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(tile, psnr.strip(), (4, side * 2 + 29), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(tile, psnr, (4, side * 2 + 29), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
         tiles.append(tile)
     path = args.out / "crops.png"
     cv2.imwrite(str(path), np.hstack(tiles))
@@ -254,7 +257,8 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[4], choices=[2, 4])
     args = parser.parse_args()
     args.data, args.out = args.data.resolve(), args.out.resolve()
-    for needed in (args.data / "train" / "BSDS400", args.data / "benchmark" / "Set5", args.data / "benchmark" / "Set14"):
+    benchmarks = args.data / "benchmark"
+    for needed in (args.data / "train" / "BSDS400", benchmarks / "Set5", benchmarks / "Set14"):
         if not needed.is_dir():
             raise SystemExit(f"error: {needed} does not exist (--data must hold train/BSDS400 and benchmark/)")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -28,9 +28,9 @@ from hatast.cli.convert_ast import build_parser as convert_parser  # noqa: E402
 
 AST_INIT = "experiments/pretrained_models/HAT-S_SRx4_AST-init.pth"
 _CONVERT = convert_parser().parse_args(["in", "out"])  # the converter's defaults, so the two cannot disagree
-AST_OPTIONS = {"overlap_ratio": _CONVERT.overlap_ratio, "ocab_attention": _CONVERT.attention, "ocab_ffn": _CONVERT.ffn,
-               "assa_weighting": _CONVERT.assa_weighting, "assa_init_logit": _CONVERT.assa_init_logit,
-               "key_position_bias": True}
+AST_OPTIONS = {"overlap_ratio": _CONVERT.overlap_ratio, "ocab_attention": _CONVERT.attention,
+               "ocab_ffn": _CONVERT.ffn, "assa_weighting": _CONVERT.assa_weighting,
+               "assa_init_logit": _CONVERT.assa_init_logit, "key_position_bias": True}
 
 DATA = "${HATAST_DATA:-datasets}"
 BENCHMARKS = ("Set5", "Set14", "BSD100", "Urban100", "Manga109")
@@ -170,8 +170,8 @@ def generated_files() -> dict[Path, str]:
                        f"(see its README).\n")
             files[REPO / "options" / "test" / f"{variant}_SRx{scale}.yml"] = render(test_options(variant, scale),
                                                                                   comment)
-    comment = ("# HAT-S + AST x4: ASSA and FRFN in every OCAB, overlap 0.75, the published schedule, starting from the\n"
-               "# released HAT-S x4 converted by:\n"
+    comment = ("# HAT-S + AST x4: ASSA and FRFN in every OCAB, overlap 0.75, the published schedule, starting from\n"
+               "# the released HAT-S x4 converted by:\n"
                f"#   hatast convert-ast experiments/pretrained_models/HAT-S_SRx4.pth {AST_INIT}\n"
                "# Dataset root: --data-root DIR or HATAST_DATA (default ./datasets).\n")
     files[REPO / "options" / "train" / "HAT-S_AST_SRx4.yml"] = render(train_options("HAT-S", 4, ast=True), comment)
