@@ -167,10 +167,13 @@ def test_conversion_with_large_logits(hat_s):
     assert _convert_and_compare(hat, x, assa_init_logit=8.0) > 1e-2  # a lower start is visibly off
 
 
-def test_conversion_rejects_narrower_overlap():
+def test_conversion_rejects_narrower_overlap_and_converted_input():
     state = HAT(**{**TINY_HAT, "window_size": 8, "img_size": 64, "overlap_ratio": 0.5}).state_dict()
     with pytest.raises(ValueError, match="narrower"):
         convert_hat_to_ast(state, overlap_ratio=0.25)
+    converted, _ = convert_hat_to_ast(state)
+    with pytest.raises(ValueError, match="already HAT\\+AST"):
+        convert_hat_to_ast(converted)
 
 
 def test_state_dict_detection_round_trip():

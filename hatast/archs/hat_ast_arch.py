@@ -285,6 +285,8 @@ def convert_hat_to_ast(
 
     Returns the new state dict and the HATAST constructor arguments it needs.
     """
+    if is_hat_ast_state_dict(state):
+        raise ValueError("the checkpoint is already HAT+AST (it has ASSA, FRFN or key-position-bias weights)")
     config = hat_config_from_state_dict(state)
     ws, old_ratio = config["window_size"], config["overlap_ratio"]
     old_ows, new_ows = overlap_window_size(ws, old_ratio), overlap_window_size(ws, overlap_ratio)
