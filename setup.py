@@ -28,6 +28,7 @@ setup(
         "pyyaml",
         "tb-nightly",
         "scikit-image",
+        "numba",
     ],
     extras_require={"test": ["pytest", "ruff"]},
     entry_points={

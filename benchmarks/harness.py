@@ -58,7 +58,8 @@ def _measure(script: str, case: str, path: str, args, memory: bool) -> dict:
 
 
 def main(script: str, title: str, cases: list[str], paths: tuple[str, str],
-         worker: Callable[[str, str, int, int, int], dict], no_memory: tuple[str, ...] = ()) -> None:
+         worker: Callable[[str, str, int, int, int], dict], no_memory: tuple[str, ...] = (),
+         input_label: str | None = None) -> None:
     """Command line of a benchmark script: the comparison table, or (``--worker``) one measurement."""
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both paths per case")
@@ -79,8 +80,8 @@ def main(script: str, title: str, cases: list[str], paths: tuple[str, str],
         return
 
     a, b = paths
-    print(f"{title}: {args.size}x{args.size} input, {args.threads} threads, {args.rounds} rounds x {args.runs} runs "
-          f"(median)")
+    label = input_label or f"{args.size}x{args.size}"
+    print(f"{title}: {label} input, {args.threads} threads, {args.rounds} rounds x {args.runs} runs (median)")
     width = max(len(c) for c in args.cases) + 2
     header = (f"{'case':<{width}}{a + ' ms':>14}{b + ' ms':>12}{'speed-up':>10}{a + ' MiB':>15}{b + ' MiB':>12}"
               f"{'memory':>8}")

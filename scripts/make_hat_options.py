@@ -153,8 +153,8 @@ def test_options(variant: str, scale: int, ast: bool = False) -> dict:
     }
 
 
-def render(opt: dict, comment: str) -> str:
-    return HEADER + comment + yaml.safe_dump(opt, sort_keys=False, width=120, default_flow_style=None)
+def render(opt: dict, comment: str, header: str = HEADER) -> str:
+    return header + comment + yaml.safe_dump(opt, sort_keys=False, width=120, default_flow_style=None)
 
 
 def generated_files() -> dict[Path, str]:
@@ -180,13 +180,11 @@ def generated_files() -> dict[Path, str]:
     return files
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
-    args = parser.parse_args()
+def write_or_check(files: dict[Path, str], check: bool) -> int:
+    """Write the generated files, or with ``check`` only list those that differ; returns the exit status."""
     stale = []
-    for path, text in generated_files().items():
-        if args.check:
+    for path, text in files.items():
+        if check:
             if not path.is_file() or path.read_text() != text:
                 stale.append(path)
         else:
@@ -195,7 +193,13 @@ def main() -> None:
             print(f"wrote {path.relative_to(REPO)}")
     if stale:
         print("out of date: " + ", ".join(str(p.relative_to(REPO)) for p in stale))
-        sys.exit(1)
+    return 1 if stale else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
+    sys.exit(write_or_check(generated_files(), parser.parse_args().check))
 
 
 if __name__ == "__main__":

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from conftest import REPO
 
+from hatast.lut import LUTTable, receptive_field
+from hatast.lut.simplex import levels
 from hatast.options import OptionsError, expand_env, load_option_file, validate_options
+
+INTERVAL = {"V": 0, "F": 4, "S": 4}
 
 OPTION_FILES = sorted((REPO / "options").rglob("*.yml"))
 
 
-def test_generated_options_are_up_to_date():
-    out = subprocess.run([sys.executable, str(REPO / "scripts" / "make_hat_options.py"), "--check"],
-                         capture_output=True, text=True)
+@pytest.mark.parametrize("script", ["make_hat_options.py", "make_srlut_options.py"])
+def test_generated_options_are_up_to_date(script):
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / script), "--check"], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -38,6 +44,11 @@ def test_option_file_validates_when_its_data_exists(path, tmp_path, monkeypatch)
             if dopt.get(key):
                 Path(dopt[key]).mkdir(parents=True, exist_ok=True)
     opt.get("path", {})["pretrain_network_g"] = None  # weights are not part of the repository
+    if opt["network_g"]["type"] == "LUTNet":  # nor are tables: stand in one of the kind the file names
+        kind, scale = re.search(r"SRLUT-([VFS])_SRx(\d)", path.name).groups()
+        rows = levels(INTERVAL[kind]) ** receptive_field(kind).size
+        table = LUTTable(kind, int(scale), INTERVAL[kind], np.zeros((rows, int(scale) ** 2), np.int8))
+        opt["network_g"]["lut_path"] = str(table.save(tmp_path / "table.npz"))
     validate_options(opt, is_train=path.parent.name == "train", source=path.name)
 
 
@@ -116,3 +127,19 @@ def test_ast_experiment_starts_from_a_converted_checkpoint(tmp_path):
 
     assert check_fit(net, state, strict=True) == []
     assert torch.is_tensor(state["layers.0.residual_group.overlap_attn.key_position_bias"])
+
+
+def test_srlut_recipes():
+    for kind in "VFS":
+        for scale in (2, 3, 4):
+            opt = yaml.safe_load((REPO / f"options/train/train_SRLUT-{kind}_SRx{scale}.yml").read_text())
+            train = opt["datasets"]["train"]
+            assert train["gt_size"] == 48 * scale and train["batch_size_per_gpu"] == 32
+            assert opt["train"]["optim_g"]["lr"] == 1e-4 and opt["train"]["total_iter"] == 200000
+            assert opt["train"]["pixel_opt"]["type"] == "MSELoss" and opt["model_type"] == "SRLUTModel"
+            assert opt["network_g"] == {"type": "SRLUTNet", "kind": kind, "upscale": scale, "num_feat": 64,
+                                        "num_hidden": 4}
+            assert opt["lut"]["interval"] == INTERVAL[kind]
+    stage2 = yaml.safe_load((REPO / "options/train/SRLUT-S_SRx4_CPU_table.yml").read_text())
+    assert stage2["network_g"] == {"type": "LUTNet",
+                                   "lut_path": "experiments/SRLUT-S_SRx4_CPU_net/models/net_g_latest.npz"}

@@ -9,12 +9,14 @@ from torch import Tensor, nn
 
 from .hat_arch import HAT, hat_config_from_state_dict
 from .hat_ast_arch import HATAST, hat_ast_config_from_state_dict, is_hat_ast_state_dict
+from .srlut_arch import SRLUTNet, is_srlut_state_dict, srlut_config_from_state_dict
 
 # (name, recogniser, config reader, class); the first recogniser that accepts the keys wins.
 DETECTORS: list[tuple[str, Callable[[Mapping[str, Tensor]], bool], Callable[[Mapping], dict], type]] = [
     ("HATAST", is_hat_ast_state_dict, hat_ast_config_from_state_dict, HATAST),
     ("HAT", lambda sd: "relative_position_index_OCA" in sd and "conv_first.weight" in sd,
      hat_config_from_state_dict, HAT),
+    ("SRLUTNet", is_srlut_state_dict, srlut_config_from_state_dict, SRLUTNet),
 ]
 
 

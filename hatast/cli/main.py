@@ -11,6 +11,7 @@ commands:
   test      test from an option file           (hatast test -opt options/test/X.yml)
   upscale   upscale images with a checkpoint   (hatast upscale -w weights.pth image.png ...)
   convert-ast  HAT checkpoint -> HAT+AST checkpoint starting from the same function
+  lut       SR-LUT tables: 'lut transfer' (net -> table file), 'lut info' (what a table file holds)
   demo      train a tiny HAT on sample images shipped with scikit-image, then test it
 
 'hatast COMMAND --help' describes each command.
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> None:
         from .convert_ast import main as convert_ast
 
         sys.exit(convert_ast(rest))
+    if command == "lut":
+        from .lut import main as lut
+
+        sys.exit(lut(rest))
     if command == "demo":
         from .demo import main as demo
 

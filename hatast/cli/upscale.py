@@ -1,8 +1,10 @@
 """``hatast upscale``: super-resolve image files with a checkpoint, whatever its architecture's settings.
 
-The network and its hyper-parameters are read from the weights file itself. 8- and 16-bit images keep their bit
-depth; grey images are processed as RGB and written as RGB; an alpha channel is upscaled with bicubic
-interpolation (networks are trained on colour only) and written back.
+The network and its hyper-parameters are read from the weights file itself; a look-up table (``.npz``, or the SR-LUT
+authors' ``.npy``) runs through the table kernel. 8- and 16-bit images keep their bit depth (a table reads 8-bit
+values, so 16-bit input is rounded to 8 bits before the table and the result written at 16 bits); grey images are
+processed as RGB and written as RGB; an alpha channel is upscaled with bicubic interpolation (models are trained on
+colour only) and written back.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ import torch
 import torch.nn.functional as F
 
 from ..archs.detect import network_from_state_dict
+from ..archs.lut_arch import LUTNet
 from ..utils.checkpoint import CheckpointError, load_into, load_state_dict
 from ..utils.image import ImageError, read_image, write_image
 from ..utils.tiling import tiled_forward
+
+LUT_SUFFIXES = (".npz", ".npy")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hatast upscale", description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", help="image files or folders of images")
-    parser.add_argument("-w", "--weights", required=True, help="checkpoint (.pth or .safetensors)")
+    parser.add_argument("-w", "--weights", required=True, help="checkpoint (.pth, .safetensors) or table (.npz, .npy)")
     parser.add_argument("-o", "--output", default="results/upscaled", help="output folder (default: %(default)s)")
     parser.add_argument("--param-key", default=None, help="entry to use (default: params_ema, then params)")
     parser.add_argument("--tile", type=int, default=0, help="tile size in input pixels (0: whole image)")
@@ -51,9 +56,13 @@ def _inputs(items: list[str]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        state = load_state_dict(args.weights, args.param_key)
-        net, config = network_from_state_dict(state)
-        load_into(net, state, strict=True, source=args.weights)
+        if Path(args.weights).suffix in LUT_SUFFIXES:
+            net = LUTNet(args.weights)
+            config = {"type": f"SR-LUT {net.kind} table", "upscale": net.upscale}
+        else:
+            state = load_state_dict(args.weights, args.param_key)
+            net, config = network_from_state_dict(state)
+            load_into(net, state, strict=True, source=args.weights)
         files = _inputs(args.inputs)
     except (CheckpointError, ImageError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

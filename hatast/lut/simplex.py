@@ -1,0 +1,141 @@
+"""Simplex interpolation of a look-up table and the rotation ensemble, vectorised in torch (any device, and
+differentiable with respect to a float table, which LUT-aware fine-tuning needs).
+
+A table samples every input pixel at ``L = 2**(8 - interval) + 1`` levels ``0, q, 2q, ..., 255`` (``q = 2**interval``;
+the last level stands for 256, as in the authors' transfer). An input value ``v`` splits into the lattice index
+``v >> interval`` and the remainder ``v & (q - 1)``. n-dimensional simplex interpolation sorts the remainders in
+decreasing order and walks from the lower corner of the lattice cell to the upper one, adding one dimension at a time
+in that order; the ``n + 1`` visited corners get the weights ``q - f(1), f(1) - f(2), ..., f(n)``. This is the same
+formula for every ``n`` (triangular for 2, tetrahedral for 3, the authors' 4-simplex for 4) and correct for all
+``n!`` orderings. Results are returned multiplied by ``q`` so integer tables give exact integers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .fields import ReceptiveField, padding, reflect_indices, rotation_geometry
+
+AUTHORS_S_ORDER = (2, 0, 3, 1)
+"""Corner order the SR-LUT authors' 4-simplex code uses when the remainders satisfy ``f_c > f_d > f_a > f_b``
+(their branch tests ``f_c > f_d`` where it should test ``f_a > f_d``); the correct order there is ``(2, 3, 0, 1)``."""
+
+
+def levels(interval: int) -> int:
+    """Number of sampled levels per input pixel for a sampling interval of ``2**interval``."""
+    if not 0 <= interval <= 8:
+        raise ValueError(f"sampling interval must be 2**0 .. 2**8, got 2**{interval}")
+    return (256 >> interval) + 1
+
+
+def index_strides(n: int, interval: int) -> list[int]:
+    """Row stride of each input digit: the first input is the most significant."""
+    count = levels(interval)
+    return [count ** (n - 1 - j) for j in range(n)]
+
+
+def authors_defect_mask(remainders: Tensor) -> Tensor:
+    """Where the authors' 4-simplex code picks the wrong corners: ``f_c > f_d > f_a > f_b``.
+
+    ``[..., 4]`` remainders -> ``[...]`` bool."""
+    fa, fb, fc, fd = remainders.unbind(-1)
+    return (fc > fd) & (fd > fa) & (fa > fb)
+
+
+def simplex_interpolate(table: Tensor, values: Tensor, interval: int, authors_order: bool = False) -> Tensor:
+    """Interpolate table rows at integer input values.
+
+    Args:
+        table: ``[L**n, m]`` entries, int8 (exact integer arithmetic) or float (differentiable).
+        values: ``[..., n]`` integer pixel values in 0..255, first input most significant.
+        interval: log2 of the sampling interval.
+        authors_order: reproduce the SR-LUT authors' corner order for the one 4-simplex ordering they get wrong.
+
+    Returns:
+        ``[..., m]`` interpolated entries times ``q``: int32 for an integer table, the table's dtype otherwise.
+    """
+    n = values.shape[-1]
+    q = 1 << interval
+    values = values.long()
+    strides = torch.tensor(index_strides(n, interval), device=values.device)
+    base = ((values >> interval) * strides).sum(-1, keepdim=True)
+    remainders = values & (q - 1)
+    order = torch.argsort(remainders, dim=-1, descending=True, stable=True)
+    if authors_order and n == 4:
+        forced = torch.tensor(AUTHORS_S_ORDER, device=values.device).expand_as(order)
+        order = torch.where(authors_defect_mask(remainders)[..., None], forced, order)
+    ordered = remainders.gather(-1, order)
+    weights = torch.cat([q - ordered[..., :1], ordered[..., :-1] - ordered[..., 1:], ordered[..., -1:]], -1)
+    corners = torch.cat([base, base + strides[order].cumsum(-1)], -1)  # [..., n + 1]
+    rows = table[corners]  # [..., n + 1, m]
+    if table.is_floating_point():
+        return (weights.to(table.dtype)[..., None] * rows).sum(-2)
+    return (weights.int()[..., None] * rows.int()).sum(-2, dtype=torch.int32)
+
+
+def rounding_map(interval: int, bound: int) -> np.ndarray:
+    """uint8 output for every ensemble sum ``s`` in ``[-bound, bound]`` (index ``s + bound``), computed with the
+    authors' float64 operations: ``round(clip(s / q / 255, 0, 1) * 255)``, rounding half to even like ``np.round``."""
+    sums = np.arange(-bound, bound + 1, dtype=np.float64)
+    return np.round(np.clip(sums / (1 << interval) / 255.0, 0, 1) * 255).astype(np.uint8)
+
+
+def ensemble_bound(interval: int, authors_order: bool) -> int:
+    """Largest ``|s|`` the four-rotation sum of an int8 table can reach (the authors' wrong corners can give weights
+    of both signs summing in absolute value up to ``3q``)."""
+    return 4 * 128 * (3 if authors_order else 1) * (1 << interval)
+
+
+def gather_neighbours(image: Tensor, field: ReceptiveField) -> list[Tensor]:
+    """For each of the four rotations, the receptive-field values of every pixel, ``[B, C, H, W, n]``."""
+    height, width = image.shape[-2:]
+    pad = padding(field)
+    rows = torch.from_numpy(reflect_indices(height, pad, pad)).to(image.device)
+    cols = torch.from_numpy(reflect_indices(width, pad, pad)).to(image.device)
+    padded = image.index_select(-2, rows).index_select(-1, cols)
+    offsets, _ = rotation_geometry(field, 1)
+    return [
+        torch.stack(
+            [padded[..., pad + dy : pad + dy + height, pad + dx : pad + dx + width] for dy, dx in offsets[k].tolist()],
+            -1,
+        )
+        for k in range(4)
+    ]
+
+
+def rotation_ensemble(
+    table: Tensor, image: Tensor, field: ReceptiveField, scale: int, interval: int, authors_order: bool = False
+) -> Tensor:
+    """Sum over the four rotations of the interpolated patches, assembled into the HR grid.
+
+    Args:
+        table: ``[L**n, scale**2]`` int8 or float.
+        image: ``[B, C, H, W]`` integer values 0..255 (each channel is its own grey image).
+
+    Returns:
+        ``[B, C, H*scale, W*scale]`` ensemble sum in table units times ``q`` (int32 for an int8 table).
+    """
+    batch, channels, height, width = image.shape
+    _, placement = rotation_geometry(field, scale)
+    total = None
+    for k, values in enumerate(gather_neighbours(image, field)):
+        patches = simplex_interpolate(table, values, interval, authors_order)
+        # placement[k] sends rotated-frame entry t to original-frame entry placement[k, t]; invert to gather.
+        patches = patches[..., torch.from_numpy(np.argsort(placement[k])).to(patches.device)]
+        total = patches if total is None else total + patches
+    total = total.reshape(batch, channels, height, width, scale, scale).permute(0, 1, 2, 4, 3, 5)
+    return total.reshape(batch, channels, height * scale, width * scale)
+
+
+def to_image(ensemble_sum: Tensor, interval: int, authors_order: bool = False) -> Tensor:
+    """Exact uint8 image from the int32 ensemble sum of an int8 table (the authors' rounding)."""
+    bound = ensemble_bound(interval, authors_order)
+    lookup = torch.from_numpy(rounding_map(interval, bound)).to(ensemble_sum.device)
+    return lookup[(ensemble_sum.long() + bound).clamp_(0, 2 * bound)]
+
+
+def to_intensity(ensemble_sum: Tensor, interval: int) -> Tensor:
+    """Float image in [0, 1] units (not clipped) from a float ensemble sum: ``s / q / 255``."""
+    return ensemble_sum / ((1 << interval) * 255.0)

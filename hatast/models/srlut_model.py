@@ -1,0 +1,66 @@
+"""SRLUTModel: trains SR-LUT nets and fine-tunes their tables, and writes the table with every checkpoint.
+
+* ``network_g: {type: SRLUTNet, ...}``: the net with the rotation ensemble (inside ``SRLUTNet.forward``, so training
+  and validation use the same ensemble). Each checkpoint save also transfers the net to a table
+  (``lut: {interval: 4}``, default 4) and writes it next to the checkpoint as ``net_g_<iter>.npz``.
+* ``network_g: {type: LUTNet, lut_path: ...}``: LUT-aware fine-tuning of the table entries themselves; saves write the
+  int8 table the same way.
+* ``val: {on_table: true}`` validates the transferred int8 table (what ships) instead of the float net.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from ..archs.lut_arch import LUTNet
+from ..archs.srlut_arch import SRLUTNet
+from ..lut.table import LUTTable
+from .base import HatastSRModel
+
+
+@MODEL_REGISTRY.register()
+class SRLUTModel(HatastSRModel):
+    """BasicSR model for look-up-table SR (SR-LUT V/F/S)."""
+
+    _val_table: LUTTable | None = None
+
+    def _bare_net(self):
+        net = self.get_bare_model(self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g)
+        if not isinstance(net, (SRLUTNet, LUTNet)):
+            raise ValueError(f"SRLUTModel trains SRLUTNet or LUTNet, not {type(net).__name__} (network_g: type)")
+        return net
+
+    def lut_table(self) -> LUTTable:
+        """The int8 table of the current weights (transferred from the net, or the fine-tuned entries)."""
+        net = self._bare_net()
+        table = net.to_table(int(self.opt.get("lut", {}).get("interval", 4))) if isinstance(net, SRLUTNet) else (
+            net.table())
+        table.info = {"experiment": self.opt["name"], "network_g": dict(self.opt["network_g"])}
+        return table
+
+    def save(self, epoch: int, current_iter: int) -> None:
+        super().save(epoch, current_iter)
+        if self.opt["rank"] == 0:
+            table = self.lut_table()
+            table.info["iteration"] = current_iter
+            name = "latest" if current_iter == -1 else current_iter
+            table.save(os.path.join(self.opt["path"]["models"], f"net_g_{name}.npz"))
+
+    def validation(self, dataloader, current_iter, tb_logger, save_img):
+        self._val_table = self.lut_table() if self.opt.get("val", {}).get("on_table") else None
+        try:
+            super().validation(dataloader, current_iter, tb_logger, save_img)
+        finally:
+            self._val_table = None
+
+    def test(self) -> None:
+        if self._val_table is None:
+            return super().test()
+        from ..lut.inference import upscale
+
+        images = (self.lq * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        out = [torch.from_numpy(upscale(self._val_table, image)) for image in images]
+        self.output = torch.stack(out).permute(0, 3, 1, 2).to(self.lq.device, torch.float32) / 255.0
