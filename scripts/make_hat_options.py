@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -196,11 +197,12 @@ def write_or_check(files: dict[Path, str], check: bool) -> int:
     return 1 if stale else 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def generator_main(doc: str, files: Callable[[], dict[Path, str]]) -> None:
+    """Command line of an option generator: write the files, or ``--check`` that the committed ones are current."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
-    sys.exit(write_or_check(generated_files(), parser.parse_args().check))
+    sys.exit(write_or_check(files(), parser.parse_args().check))
 
 
 if __name__ == "__main__":
-    main()
+    generator_main(__doc__, generated_files)

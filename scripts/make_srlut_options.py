@@ -14,11 +14,9 @@ ensemble in training; the net is then transferred to a 4-bit table (V: the full 
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-from make_hat_options import BENCHMARKS, DATA, REPO, benchmark, metrics, render, write_or_check
+from make_hat_options import BENCHMARKS, DATA, REPO, benchmark, generator_main, metrics, render
 
 INTERVAL = {"V": 0, "F": 4, "S": 4}  # V stores the full table; F and S sample every 16th level
 RELEASED = [("V", 4), ("F", 4), ("S", 4), ("S", 2), ("S", 3)]
@@ -144,11 +142,5 @@ def generated_files() -> dict[Path, str]:
     return files
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
-    sys.exit(write_or_check(generated_files(), parser.parse_args().check))
-
-
 if __name__ == "__main__":
-    main()
+    generator_main(__doc__, generated_files)

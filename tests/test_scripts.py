@@ -1,4 +1,4 @@
-"""Helper scripts: DF2K preparation pairs HR and LR sub-images by name and size."""
+"""Helper scripts: DF2K preparation pairs HR and LR sub-images by name and size; the SR-LUT parity report."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import cv2
 import numpy as np
-from conftest import REPO, sample_image
+from conftest import FIXTURES, REPO, need, sample_image
 
 
 def test_prepare_df2k_cuts_paired_subimages(tmp_path):
@@ -25,3 +25,13 @@ def test_prepare_df2k_cuts_paired_subimages(tmp_path):
         for path in hr:
             lr = cv2.imread(str(tmp_path / "DF2K" / f"DF2K_bicx{scale}_sub" / path.name))
             assert lr.shape == (480 // scale, 480 // scale, 3)
+
+
+def test_srlut_parity_report():
+    need(FIXTURES / "srlut" / "Model_S_x4_4bit_int8.npy", "SR-LUT authors' S x4 table")
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "srlut_parity.py")], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split()[1] for line in lines[1:6]] == ["yes"] * 5
+    assert lines[6].startswith("Set5") and lines[6].split()[2].startswith("29.83")

@@ -23,73 +23,70 @@ def available() -> bool:
     return numba is not None
 
 
-def _make_kernel(n: int, scale: int):
-    """Kernel specialised for ``n`` inputs and an ``scale x scale`` patch: with these as compile-time constants the
-    small loops unroll and the per-corner multiply-accumulate over the patch vectorises."""
-    m = scale * scale
-    forced = AUTHORS_S_ORDER
-
-    def kernel(padded, table, offsets, placement, strides, interval, pad, final, bound, authors_order, out):
-        channels, padded_height, padded_width = padded.shape
-        height = padded_height - 2 * pad
-        width = padded_width - 2 * pad
-        q = np.int32(1 << interval)
-        mask = q - 1
-        for y in numba.prange(height):
-            patch = np.empty(m, dtype=np.int32)  # one rotation's entries, rotated frame (a linear MAC loop)
-            acc = np.empty(m, dtype=np.int32)  # ensemble sum, original frame
-            remainder = np.empty(n, dtype=np.int32)
-            order = np.empty(n, dtype=np.int64)
-            for x in range(width):
-                for c in range(channels):
-                    acc[:] = 0
-                    for k in range(4):
-                        corner = 0
-                        for j in range(n):
-                            v = np.int32(padded[c, y + pad + offsets[k, j, 0], x + pad + offsets[k, j, 1]])
-                            corner += (v >> interval) * strides[j]
-                            remainder[j] = v & mask
-                            order[j] = j
-                        for j in range(1, n):  # stable insertion sort, decreasing remainders
-                            t = order[j]
-                            i = j - 1
-                            while i >= 0 and remainder[order[i]] < remainder[t]:
-                                order[i + 1] = order[i]
-                                i -= 1
-                            order[i + 1] = t
-                        if n == 4 and authors_order:
-                            if remainder[2] > remainder[3] > remainder[0] > remainder[1]:
-                                for j in range(4):
-                                    order[j] = forced[j]
-                        patch[:] = 0
-                        previous = q
-                        for j in range(n + 1):
-                            f = remainder[order[j]] if j < n else 0
-                            weight = previous - f
-                            previous = f
-                            if weight != 0:  # ties and zero remainders are common in flat regions
-                                for t in range(m):
-                                    patch[t] += weight * np.int32(table[corner, t])
-                            if j < n:
-                                corner += strides[order[j]]
-                        for t in range(m):
-                            acc[placement[k, t]] += patch[t]
-                    t = 0
-                    for u in range(scale):
-                        for v in range(scale):
-                            out[y * scale + u, x * scale + v, c] = final[acc[t] + bound]
-                            t += 1
-
-    return numba.njit(parallel=True, nogil=True)(kernel)
+def _kernel(padded, table, offsets, placement, strides, interval, pad, final, bound, authors_order, out):
+    channels, padded_height, padded_width = padded.shape
+    height = padded_height - 2 * pad
+    width = padded_width - 2 * pad
+    n = offsets.shape[1]
+    m = table.shape[1]
+    scale = out.shape[0] // height
+    q = np.int32(1 << interval)
+    mask = q - 1
+    for y in numba.prange(height):
+        patch = np.empty(m, dtype=np.int32)  # one rotation's entries, rotated frame (a linear MAC loop)
+        acc = np.empty(m, dtype=np.int32)  # ensemble sum, original frame
+        remainder = np.empty(n, dtype=np.int32)
+        order = np.empty(n, dtype=np.int64)
+        for x in range(width):
+            for c in range(channels):
+                acc[:] = 0
+                for k in range(4):
+                    corner = 0
+                    for j in range(n):
+                        v = np.int32(padded[c, y + pad + offsets[k, j, 0], x + pad + offsets[k, j, 1]])
+                        corner += (v >> interval) * strides[j]
+                        remainder[j] = v & mask
+                        order[j] = j
+                    for j in range(1, n):  # stable insertion sort, decreasing remainders
+                        t = order[j]
+                        i = j - 1
+                        while i >= 0 and remainder[order[i]] < remainder[t]:
+                            order[i + 1] = order[i]
+                            i -= 1
+                        order[i + 1] = t
+                    if n == 4 and authors_order:
+                        if remainder[2] > remainder[3] > remainder[0] > remainder[1]:
+                            for j in range(4):
+                                order[j] = AUTHORS_S_ORDER[j]
+                    patch[:] = 0
+                    previous = q
+                    for j in range(n + 1):
+                        f = remainder[order[j]] if j < n else 0
+                        weight = previous - f
+                        previous = f
+                        if weight != 0:  # ties and zero remainders are common in flat regions
+                            for t in range(m):
+                                patch[t] += weight * np.int32(table[corner, t])
+                        if j < n:
+                            corner += strides[order[j]]
+                    for t in range(m):
+                        acc[placement[k, t]] += patch[t]
+                t = 0
+                for u in range(scale):
+                    for v in range(scale):
+                        out[y * scale + u, x * scale + v, c] = final[acc[t] + bound]
+                        t += 1
 
 
-_kernels: dict[tuple[int, int], object] = {}
+_compiled = None
 
 
-def _compiled_kernel(n: int, scale: int):
-    if (n, scale) not in _kernels:
-        _kernels[n, scale] = _make_kernel(n, scale)
-    return _kernels[n, scale]
+def _compiled_kernel():
+    """Compile on first use (cached on disk by numba, so later processes load it in well under a second)."""
+    global _compiled
+    if _compiled is None:
+        _compiled = numba.njit(parallel=True, nogil=True, cache=True)(_kernel)
+    return _compiled
 
 
 def upscale_int8(
@@ -112,7 +109,7 @@ def upscale_int8(
     bound = ensemble_bound(interval, authors_order)
     final = rounding_map(interval, bound)
     out = np.empty((height * scale, width * scale, channels), dtype=np.uint8)
-    _compiled_kernel(field.size, scale)(
+    _compiled_kernel()(
         np.ascontiguousarray(padded),
         np.ascontiguousarray(table),
         offsets,
