@@ -113,7 +113,7 @@ def test_options(kind: str, scale: int) -> dict:
         "num_gpu": "auto",
         "manual_seed": 0,
         "datasets": {f"test_{i + 1}": benchmark(name, scale) for i, name in enumerate(BENCHMARKS)},
-        "network_g": {"type": "LUTNet", "lut_path": f"experiments/pretrained_models/SRLUT-{kind}_SRx{scale}.npz"},
+        "network_g": {"type": "LUTNet", "lut_path": f"weights/srlut/SRLUT-{kind}_SRx{scale}.npz"},
         "path": {"pretrain_network_g": None},
         "val": {"save_img": True, "suffix": None, "metrics": metrics(scale)},
     }
@@ -136,7 +136,8 @@ def generated_files() -> dict[Path, str]:
                    f"# Data root: --data-root DIR or HATAST_DATA (default ../shared/data).\n")
         files[REPO / "options" / "train" / f"SRLUT-{kind}_SRx{scale}_CPU_table.yml"] = render(
             cpu_table(kind, scale), comment, HEADER)
-        comment = f"# SR-LUT {kind} x{scale} table on the five benchmarks (hatast/lut tables: see the model card).\n"
+        comment = (f"# SR-LUT {kind} x{scale} table on the five benchmarks; the table and its model card are in\n"
+                   "# weights/srlut (made by scripts/release_srlut.py). Run from the repository root.\n")
         files[REPO / "options" / "test" / f"SRLUT-{kind}_SRx{scale}.yml"] = render(
             test_options(kind, scale), comment, HEADER)
     return files
