@@ -6,7 +6,8 @@ ensemble in training; the net is then transferred to a 4-bit table (V: the full 
 * ``train_SRLUT-{V,F,S}_SRx{2,3,4}.yml``: the published recipe.
 * ``SRLUT-{K}_SRx{s}_CPU_net.yml`` and ``SRLUT-{K}_SRx{s}_CPU_table.yml`` for the released models (V/F/S x4, S x2/x3):
   a short net training on BSDS400, then LUT-aware fine-tuning of the transferred table (``LUTNet``), each validated
-  on Set5 through the int8 table. Both run in well under two hours on a 2-core CPU.
+  on Set5 through the int8 table. Sized for under two hours on a 2-core CPU together (not yet confirmed by a full
+  run; see scripts/release_srlut.py).
 * ``options/test/SRLUT-{K}_SRx{s}.yml``: the released table on the five benchmarks.
 
 ``tests/test_option_files.py`` checks the committed files equal this script's output.
