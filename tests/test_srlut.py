@@ -162,3 +162,12 @@ def test_upscale_command_runs_tables(tmp_path):
     written = read_image(tmp_path / "out" / "in.png")
     expected = upscale(load_table(path), CROP)
     assert np.array_equal((written.rgb[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), expected)
+
+
+def test_lut_net_refuses_a_table_that_contradicts_the_options(tmp_path):
+    path = SRLUTNet("F", 2).to_table(4).save(tmp_path / "f.npz")
+    assert LUTNet(str(path), kind="F", upscale=2, interval=4).upscale == 2
+    with pytest.raises(ValueError, match=r"f\.npz: the table's kind is F, the options say S"):
+        LUTNet(str(path), kind="S")
+    with pytest.raises(ValueError, match="the table's upscale is 2, the options say 4"):
+        LUTNet(str(path), upscale=4)

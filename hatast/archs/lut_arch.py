@@ -14,7 +14,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 
 from ..lut.fields import receptive_field
-from ..lut.inference import upscale as lut_upscale
+from ..lut.inference import upscale_batch
 from ..lut.simplex import levels, rotation_ensemble, to_intensity
 from ..lut.table import VALUE_SCALE, LUTTable, load_table
 
@@ -41,8 +41,11 @@ class LUTNet(nn.Module):
         super().__init__()
         if lut_path:
             table = load_table(lut_path, kind, upscale)
-            if interval is not None and interval != table.interval:
-                raise ValueError(f"{lut_path}: table interval is 2**{table.interval}, options say 2**{interval}")
+            stated = {"kind": kind and receptive_field(kind).kind, "upscale": upscale, "interval": interval}
+            found = {"kind": table.kind, "upscale": table.scale, "interval": table.interval}
+            for key, value in stated.items():
+                if value is not None and value != found[key]:
+                    raise ValueError(f"{lut_path}: the table's {key} is {found[key]}, the options say {value}")
         else:
             if kind is None or upscale is None:
                 raise ValueError("LUTNet needs lut_path, or kind and upscale (and interval, default 4)")
@@ -60,15 +63,10 @@ class LUTNet(nn.Module):
         return LUTTable(self.kind, self.upscale, self.interval, entries)
 
     def forward(self, x: Tensor) -> Tensor:
-        values = (x * 255.0).round().clamp(0, 255)
-        if self.training:
-            clamped = self.entries.clamp(-VALUE_SCALE, VALUE_SCALE)
-            quantised = clamped + (clamped.round() - clamped).detach()  # straight-through rounding
-            total = rotation_ensemble(quantised, values.long(), self.field, self.upscale, self.interval,
-                                      self.authors_order)
-            return to_intensity(total, self.interval)
-        table = self.table()
-        images = values.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        device = "cpu" if x.device.type == "cpu" else x.device
-        out = np.stack([lut_upscale(table, image, authors_order=self.authors_order, device=device) for image in images])
-        return torch.from_numpy(out).permute(0, 3, 1, 2).to(x.device, torch.float32) / 255.0
+        if not self.training:
+            return upscale_batch(self.table(), x, self.authors_order)
+        values = (x * 255.0).round().clamp(0, 255).long()
+        clamped = self.entries.clamp(-VALUE_SCALE, VALUE_SCALE)
+        quantised = clamped + (clamped.round() - clamped).detach()  # straight-through rounding
+        total = rotation_ensemble(quantised, values, self.field, self.upscale, self.interval, self.authors_order)
+        return to_intensity(total, self.interval)

@@ -69,3 +69,12 @@ def upscale(
         total = rotation_ensemble(entries, planes, table.field, table.scale, table.interval, authors_order)
         out = to_image(total, table.interval, authors_order)[0].permute(1, 2, 0).cpu().numpy()
     return out[..., 0] if grey else out
+
+
+def upscale_batch(table: LUTTable, x: torch.Tensor, authors_order: bool = False) -> torch.Tensor:
+    """Table inference on a network-style batch: ``[B, C, H, W]`` in [0, 1] (rounded to 8-bit values) ->
+    ``[B, C, H*r, W*r]`` float in [0, 1] on ``x``'s device (fused kernel on CPU, torch on other devices)."""
+    images = (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    device = "cpu" if x.device.type == "cpu" else x.device
+    out = np.stack([upscale(table, image, authors_order=authors_order, device=device) for image in images])
+    return torch.from_numpy(out).permute(0, 3, 1, 2).to(x.device, torch.float32) / 255.0

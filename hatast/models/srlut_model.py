@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 
-import torch
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..archs.lut_arch import LUTNet
 from ..archs.srlut_arch import SRLUTNet
+from ..lut.inference import upscale_batch
 from ..lut.table import LUTTable
 from .base import HatastSRModel
 
@@ -59,8 +59,4 @@ class SRLUTModel(HatastSRModel):
     def test(self) -> None:
         if self._val_table is None:
             return super().test()
-        from ..lut.inference import upscale
-
-        images = (self.lq * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        out = [torch.from_numpy(upscale(self._val_table, image)) for image in images]
-        self.output = torch.stack(out).permute(0, 3, 1, 2).to(self.lq.device, torch.float32) / 255.0
+        self.output = upscale_batch(self._val_table, self.lq)
