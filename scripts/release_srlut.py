@@ -73,9 +73,12 @@ def kernel_ms(table: Path, runs: int = 9) -> float:
     return statistics.median(times)
 
 
-def stage_iterations(option_file: Path) -> tuple[int, int, float]:
+def stage_recipe(option_file: Path) -> dict:
+    """Iterations, batch, LR crop size and learning rate of one stage, for the model card."""
     opt = yaml.safe_load(option_file.read_text())
-    return opt["train"]["total_iter"], opt["datasets"]["train"]["batch_size_per_gpu"], opt["train"]["optim_g"]["lr"]
+    train = opt["datasets"]["train"]
+    return {"iterations": opt["train"]["total_iter"], "batch": train["batch_size_per_gpu"],
+            "crop": train["gt_size"] // opt["scale"], "lr": opt["train"]["optim_g"]["lr"]}
 
 
 def release(kind: str, scale: int, args) -> dict:
@@ -95,9 +98,8 @@ def release(kind: str, scale: int, args) -> dict:
         run([sys.executable, "-m", "hatast.cli.main", "train", "-opt", str(option_file), "--auto_resume",
              "--data-root", str(args.data)], log)
         minutes = (time.time() - start) / 60
-        iters, batch, lr = stage_iterations(option_file)
         results[stage] = {"metrics": evaluate(table, f"{stem}_{stage}_eval", scale, args.data, log),
-                          "minutes": minutes, "iterations": iters, "batch": batch, "lr": lr}
+                          "minutes": minutes, **stage_recipe(option_file)}
         done.write_text(json.dumps(results[stage], indent=2))
     final = REPO / "experiments" / f"{stem}_CPU_table" / "models" / "net_g_latest.npz"
     shutil.copyfile(final, args.out / f"{stem}.npz")
@@ -122,12 +124,14 @@ def write_card(kind: str, scale: int, lut, results: dict, ms: float, args) -> st
         "",
         f"- File: `{stem}.npz` ({lut.nbytes / 1024:.1f} KiB of int8 entries, {lut.entries.shape[0]} rows of "
         f"{scale}x{scale}; sampling interval 2^{lut.interval}). Inspect with `hatast lut info {stem}.npz`.",
-        "- Data: BSDS400 (400 natural images, disjoint from BSD100), LR made by MATLAB-bicubic downsampling on the fly,"
-        " LR crops 48x48 with flips and rotations.",
-        f"- Stage 1, net: {net['iterations']} iterations, batch {net['batch']}, Adam {net['lr']:g} "
-        f"(`options/train/{stem}_CPU_net.yml`), {net['minutes']:.0f} min on a 2-core CPU; transferred to the table.",
-        f"- Stage 2, table fine-tuning: {table['iterations']} iterations, batch {table['batch']}, Adam "
-        f"{table['lr']:g} on the entries (`options/train/{stem}_CPU_table.yml`), {table['minutes']:.0f} min.",
+        "- Data: BSDS400 (400 natural images, disjoint from BSD100), LR made by MATLAB-bicubic downsampling of each"
+        " whole image, random crops with flips and rotations.",
+        f"- Stage 1, net: {net['iterations']} iterations, batch {net['batch']} of {net['crop']}x{net['crop']} LR crops,"
+        f" Adam {net['lr']:g} (`options/train/{stem}_CPU_net.yml`), {net['minutes']:.0f} min on a 2-core CPU"
+        " (including start-up and validation); transferred to the table.",
+        f"- Stage 2, table fine-tuning: {table['iterations']} iterations, batch {table['batch']} of "
+        f"{table['crop']}x{table['crop']} LR crops, Adam {table['lr']:g} on the entries "
+        f"(`options/train/{stem}_CPU_table.yml`), {table['minutes']:.0f} min.",
         f"- Speed: {ms:.1f} ms median for RGB 320x180 -> {320 * scale}x{180 * scale} with the rotation ensemble "
         "(fused CPU kernel, 2 threads).",
         "",

@@ -86,6 +86,34 @@ def test_lut_net_training_path_matches_table_inference_and_learns(tmp_path):
     assert model.table().entries.dtype == np.int8
 
 
+@pytest.mark.parametrize("kind,scale,authors_order", [("S", 4, False), ("S", 2, True), ("F", 3, False),
+                                                     ("V", 2, False)])
+def test_fused_training_kernels_equal_autograd_through_the_torch_path(kind, scale, authors_order):
+    """The fused forward and table gradient compute what autograd computes through the vectorised torch path, for
+    every kind, odd sizes, a 1-pixel-wide image, flat regions (zero remainders, ties) and the authors' corner order."""
+    generator = torch.Generator().manual_seed(0)
+    model = LUTNet(kind=kind, upscale=scale, interval=0 if kind == "V" else 4, authors_order=authors_order).train()
+    with torch.no_grad():
+        model.entries.uniform_(-127, 127, generator=generator)
+    images = [torch.randint(0, 256, (2, 3, 7, 9), generator=generator).float() / 255,
+              torch.randint(0, 256, (1, 1, 5, 1), generator=generator).float() / 255]
+    images[0][0, 0, :3, :4] = 0.5  # flat: equal values, and 128 has remainder 0
+    images[0][1, 2] = images[0][1, 1]
+    for lq in images:
+        results = []
+        for fused in (True, False):
+            model.fused = fused
+            model.entries.grad = None
+            out = model(lq)
+            weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+            (out * weight).sum().backward()
+            results.append((out.detach(), model.entries.grad.clone()))
+        (fused_out, fused_grad), (torch_out, torch_grad) = results
+        assert torch.equal(fused_out, torch_out)  # rounded entries times integer weights: exact in float32
+        assert torch.allclose(fused_grad, torch_grad, atol=1e-5, rtol=1e-5)
+        assert fused_grad.abs().sum() > 0
+
+
 def _srlut_options(path, folders, network, total_iter, name, lr=1e-3):
     path = write_options(path, folders, total_iter=total_iter, name=name, model_type="SRLUTModel",
                          val={"on_table": True}, lut={"interval": 4})

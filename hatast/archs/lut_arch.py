@@ -13,10 +13,33 @@ import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 
-from ..lut.fields import receptive_field
+from ..lut import cpu_kernel
+from ..lut.fields import ReceptiveField, receptive_field
 from ..lut.inference import upscale_batch
 from ..lut.simplex import levels, rotation_ensemble, to_intensity
 from ..lut.table import VALUE_SCALE, LUTTable, load_table
+
+
+class _FusedEnsembleSum(torch.autograd.Function):
+    """The rotation-ensemble sum of a float table through the fused CPU kernels: forward and the gradient with respect
+    to the table without materialising the gathered corners (the torch path's memory and time sink)."""
+
+    @staticmethod
+    def forward(
+        ctx, table: Tensor, values: Tensor, field: ReceptiveField, scale: int, interval: int, authors_order: bool
+    ) -> Tensor:
+        batch, channels, height, width = values.shape
+        planes = values.reshape(batch * channels, height, width).numpy()
+        ctx.setup = (planes, table.shape[0], field, scale, interval, authors_order)
+        total = cpu_kernel.ensemble_sum_float(planes, table.detach().numpy(), field, scale, interval, authors_order)
+        return torch.from_numpy(total).reshape(batch, channels, height * scale, width * scale)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        planes, rows, field, scale, interval, authors_order = ctx.setup
+        grad_planes = grad.reshape(-1, *grad.shape[-2:]).contiguous().numpy()
+        table_grad = cpu_kernel.ensemble_sum_grad(planes, grad_planes, rows, field, scale, interval, authors_order)
+        return torch.from_numpy(table_grad), None, None, None, None, None
 
 
 @ARCH_REGISTRY.register()
@@ -28,6 +51,7 @@ class LUTNet(nn.Module):
             filled by a checkpoint.
         kind, upscale, interval: used only without ``lut_path`` (and checked against the file otherwise).
         authors_order: reproduce the SR-LUT authors' corner order for their one wrong 4-simplex ordering.
+        fused: train through the fused CPU kernels when on CPU with numba (else, and on GPU, the torch path).
     """
 
     def __init__(
@@ -37,6 +61,7 @@ class LUTNet(nn.Module):
         upscale: int | None = None,
         interval: int | None = None,
         authors_order: bool = False,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         if lut_path:
@@ -55,6 +80,7 @@ class LUTNet(nn.Module):
         self.kind, self.upscale, self.interval = table.kind, table.scale, table.interval
         self.field = table.field
         self.authors_order = authors_order
+        self.fused = fused
         self.entries = nn.Parameter(torch.from_numpy(table.entries.astype(np.float32)))
 
     def table(self) -> LUTTable:
@@ -65,8 +91,12 @@ class LUTNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training:
             return upscale_batch(self.table(), x, self.authors_order)
-        values = (x * 255.0).round().clamp(0, 255).long()
         clamped = self.entries.clamp(-VALUE_SCALE, VALUE_SCALE)
         quantised = clamped + (clamped.round() - clamped).detach()  # straight-through rounding
-        total = rotation_ensemble(quantised, values, self.field, self.upscale, self.interval, self.authors_order)
+        setup = (self.field, self.upscale, self.interval, self.authors_order)
+        if self.fused and x.device.type == "cpu" and cpu_kernel.available():
+            values = (x.detach() * 255.0).round().clamp(0, 255).to(torch.uint8).contiguous()
+            total = _FusedEnsembleSum.apply(quantised, values, *setup)
+        else:
+            total = rotation_ensemble(quantised, (x * 255.0).round().clamp(0, 255).long(), *setup)
         return to_intensity(total, self.interval)

@@ -42,6 +42,10 @@ class BicubicDownsampleDataset(data.Dataset):
         scale, phase: set by the option parser.
         gt_size, use_hflip, use_rot: training crop and augmentation.
         color: ``'y'`` for Y-channel-only images.
+        cache: decode and downsample every whole image once, at start-up, and crop aligned HR/LR pairs from memory
+            (as datasets with stored LR images do). Per sample this costs a crop instead of a decode plus a bicubic
+            resize of the crop (~18 ms for a 192x192 crop here), which matters for models that train faster than
+            their data loads (look-up tables). Memory: the images as decoded (8-bit for BSDS400: ~250 MB).
     """
 
     def __init__(self, opt: dict) -> None:
@@ -59,16 +63,45 @@ class BicubicDownsampleDataset(data.Dataset):
             self.paths = list_images(root)
         if not self.paths:
             raise ValueError(f"dataset '{opt.get('name')}': no images in {root}")
+        self.cached = [self._whole_pair(i) for i in range(len(self.paths))] if opt.get("cache") else None
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> dict:
+    def _read(self, index: int, float32: bool) -> np.ndarray:
         if self.file_client is None:
             backend = dict(self.io_backend_opt)
             self.file_client = FileClient(backend.pop("type"), **backend)
+        return imfrombytes(self.file_client.get(self.paths[index], "gt"), float32=float32)
+
+    def _whole_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The image cropped to a multiple of the scale and its downsampling, both in their stored integer type."""
+        img = self._read(index, float32=False)
+        s = self.scale
+        img = np.ascontiguousarray(img[: img.shape[0] - img.shape[0] % s, : img.shape[1] - img.shape[1] % s])
+        peak = np.iinfo(img.dtype).max
+        lq = bicubic_downsample(img.astype(np.float32) / peak, s)
+        return img, (lq * peak).round().astype(img.dtype)
+
+    def _cached_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        img, lq = self.cached[index]
+        if self.opt["phase"] == "train":
+            s = self.scale
+            size = int(self.opt["gt_size"]) // s
+            h, w = lq.shape[:2]
+            if h < size or w < size:
+                raise ValueError(f"{self.paths[index]} is too small for gt_size {self.opt['gt_size']}")
+            top, left = random.randint(0, h - size), random.randint(0, w - size)
+            # copies: augment flips in place, and the cache must not change
+            img = img[top * s:(top + size) * s, left * s:(left + size) * s].copy()
+            lq = lq[top:top + size, left:left + size].copy()
+            img, lq = augment([img, lq], self.opt.get("use_hflip", True), self.opt.get("use_rot", True))
+        peak = np.float32(np.iinfo(img.dtype).max)
+        return np.ascontiguousarray(img, dtype=np.float32) / peak, np.ascontiguousarray(lq, dtype=np.float32) / peak
+
+    def _sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         path = self.paths[index]
-        img = imfrombytes(self.file_client.get(path, "gt"), float32=True)
+        img = self._read(index, float32=True)
         s = self.scale
         if self.opt["phase"] == "train":
             size = int(self.opt["gt_size"])
@@ -82,7 +115,14 @@ class BicubicDownsampleDataset(data.Dataset):
             h, w = img.shape[:2]
             img = img[: h - h % s, : w - w % s]
         img = np.ascontiguousarray(img)
-        lq = bicubic_downsample(img, s)
+        return img, bicubic_downsample(img, s)
+
+    def __getitem__(self, index: int) -> dict:
+        path = self.paths[index]
+        if self.cached is not None:
+            img, lq = self._cached_sample(index)
+        else:
+            img, lq = self._sample(index)
         if self.opt.get("color") == "y":
             img, lq = bgr2ycbcr(img, y_only=True)[..., None], bgr2ycbcr(lq, y_only=True)[..., None]
         img_gt, img_lq = img2tensor([img, lq], bgr2rgb=True, float32=True)
