@@ -4,9 +4,11 @@ For each model (default: V/F/S x4, S x2, S x3) this runs the two CPU-recipe stag
 point (``options/train/SRLUT-<K>_SRx<s>_CPU_net.yml``, then ``..._CPU_table.yml``; both resume with
 ``--auto_resume``), evaluates the table after each stage on Set5 and Set14 through the test entry point, times the
 fused kernel on an RGB 320x180 photograph, and writes ``<out>/SRLUT-<K>_SRx<s>.npz`` and a model card
-``<out>/SRLUT-<K>_SRx<s>.md``. Finished stages are kept, so rerunning the command continues where it stopped.
+``<out>/SRLUT-<K>_SRx<s>.md``. Finished stages are kept, so rerunning the command continues where it stopped;
+``--cards-only`` re-times the released tables and rewrites the cards (timings taken while other models train are
+not representative).
 
-Usage: ``python scripts/release_srlut.py --data ../shared/data [--models S4 V4] [--out weights/srlut]``
+Usage: ``python scripts/release_srlut.py --data ../shared/data [--models S4 V4] [--out weights/srlut] [--cards-only]``
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-# Published x4 PSNR (Y) on Set5 / Set14 (SR-LUT paper, Table 2) and bicubic, for the card's comparison.
+# Published x4 PSNR (Y) on Set5 / Set14 (SR-LUT paper, Table 2), for the card's comparison.
 PUBLISHED = {("V", 4): (29.22, 26.65), ("F", 4): (29.77, 26.99), ("S", 4): (29.82, 27.01)}
-BICUBIC = {4: (28.42, 26.00)}
 
 
 def run(cmd: list[str], log: Path) -> None:
@@ -94,6 +96,8 @@ def release(kind: str, scale: int, args) -> dict:
         if done.exists():
             results[stage] = json.loads(done.read_text())
             continue
+        if args.cards_only:
+            raise SystemExit(f"--cards-only: {stem} has no finished {stage} stage ({done} is missing)")
         start = time.time()
         run([sys.executable, "-m", "hatast.cli.main", "train", "-opt", str(option_file), "--auto_resume",
              "--data-root", str(args.data)], log)
@@ -101,8 +105,9 @@ def release(kind: str, scale: int, args) -> dict:
         results[stage] = {"metrics": evaluate(table, f"{stem}_{stage}_eval", scale, args.data, log),
                           "minutes": minutes, **stage_recipe(option_file)}
         done.write_text(json.dumps(results[stage], indent=2))
-    final = REPO / "experiments" / f"{stem}_CPU_table" / "models" / "net_g_latest.npz"
-    shutil.copyfile(final, args.out / f"{stem}.npz")
+    if not args.cards_only:
+        final = REPO / "experiments" / f"{stem}_CPU_table" / "models" / "net_g_latest.npz"
+        shutil.copyfile(final, args.out / f"{stem}.npz")
     from hatast.lut import load_table
 
     lut = load_table(args.out / f"{stem}.npz")
@@ -112,8 +117,11 @@ def release(kind: str, scale: int, args) -> dict:
 
 
 def write_card(kind: str, scale: int, lut, results: dict, ms: float, args) -> str:
+    from bicubic_psnr import bicubic_scores
+
     stem = f"SRLUT-{kind}_SRx{scale}"
     net, table = results["net"], results["table"]
+    bicubic = {s: bicubic_scores(args.data / "benchmark" / s, scale)[:2] for s in ("Set5", "Set14")}
 
     def scores(stage: dict) -> str:
         m = stage["metrics"]
@@ -147,8 +155,8 @@ def write_card(kind: str, scale: int, lut, results: dict, ms: float, args) -> st
         m = table["metrics"]
         lines += [f"| published (DIV2K, 200k iterations) | {p5:.2f} | {p14:.2f} |",
                   f"| gap to published | {m['Set5']['psnr'] - p5:+.2f} | {m['Set14']['psnr'] - p14:+.2f} |"]
-    if scale in BICUBIC:
-        lines.append(f"| bicubic | {BICUBIC[scale][0]:.2f} | {BICUBIC[scale][1]:.2f} |")
+    lines.append("| bicubic (`benchmarks/bicubic_psnr.py`, same metric) | "
+                 + " | ".join(f"{p:.2f} / {q:.4f}" for p, q in bicubic.values()) + " |")
     lines += ["", f"Produced by `python scripts/release_srlut.py --data <root> --models {kind}{scale}`.", ""]
     (args.out / f"{stem}.md").write_text("\n".join(lines))
     m = table["metrics"]
@@ -160,6 +168,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, required=True, help="root with train/BSDS400 and benchmark/Set5, Set14")
     parser.add_argument("--models", nargs="+", default=["V4", "F4", "S4", "S2", "S3"], help="kind + scale, e.g. S4")
     parser.add_argument("--out", type=Path, default=REPO / "weights" / "srlut")
+    parser.add_argument("--cards-only", action="store_true",
+                        help="train nothing: re-time the released tables and rewrite their cards (on a quiet machine)")
     args = parser.parse_args()
     args.data = args.data.resolve()
     for needed in ("train/BSDS400", "benchmark/Set5/HR", "benchmark/Set14/HR"):

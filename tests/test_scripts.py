@@ -7,7 +7,7 @@ import sys
 
 import cv2
 import numpy as np
-from conftest import FIXTURES, REPO, need, sample_image
+from conftest import DATA, FIXTURES, REPO, need, sample_image
 
 
 def test_prepare_df2k_cuts_paired_subimages(tmp_path):
@@ -35,3 +35,34 @@ def test_srlut_parity_report():
     lines = out.stdout.splitlines()
     assert [line.split()[1] for line in lines[1:6]] == ["yes"] * 5
     assert lines[6].startswith("Set5") and lines[6].split()[2].startswith("29.83")
+
+
+def test_release_script_rewrites_a_model_card_from_its_stage_logs(tmp_path):
+    """``release_srlut.py --cards-only`` trains nothing: it reads the stage results, times the table, measures the
+    bicubic row with the same metric and writes the card; a model without finished stages is a clear error."""
+    import json
+
+    import torch
+
+    from hatast.archs.srlut_arch import SRLUTNet
+
+    need(DATA / "benchmark" / "Set14" / "HR", "Set5/Set14 benchmark images")
+    torch.manual_seed(0)
+    SRLUTNet("S", 2).to_table(4).save(tmp_path / "SRLUT-S_SRx2.npz")
+    (tmp_path / "logs").mkdir()
+    for stage, psnr in (("net", 31.0), ("table", 31.5)):
+        metrics = {s: {"psnr": psnr, "ssim": 0.9} for s in ("Set5", "Set14")}
+        record = {"metrics": metrics, "minutes": 3.0, "iterations": 10, "batch": 16, "crop": 24, "lr": 0.5}
+        (tmp_path / "logs" / f"SRLUT-S_SRx2_{stage}.json").write_text(json.dumps(record))
+    command = [sys.executable, str(REPO / "scripts" / "release_srlut.py"), "--data", str(DATA), "--out", str(tmp_path),
+               "--cards-only", "--models"]
+    out = subprocess.run(command + ["S2"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    card = (tmp_path / "SRLUT-S_SRx2.md").read_text()
+    assert "| after stage 2 (table fine-tuned) = this file | 31.50 / 0.9000 | 31.50 / 0.9000 |" in card
+    bicubic = next(line for line in card.splitlines() if line.startswith("| bicubic"))
+    assert float(bicubic.split("|")[2].split("/")[0]) > 33  # Set5 x2 bicubic is 33.7 dB
+    assert " ms median for RGB 320x180 -> 640x360" in card
+
+    out = subprocess.run(command + ["S3"], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "SRLUT-S_SRx3 has no finished net stage" in out.stderr

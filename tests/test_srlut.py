@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, sample_image, write_options
+from conftest import DATA, REPO, need, sample_image, write_options
 
 from hatast.archs.detect import network_from_state_dict
 from hatast.archs.lut_arch import LUTNet
@@ -199,3 +199,29 @@ def test_lut_net_refuses_a_table_that_contradicts_the_options(tmp_path):
         LUTNet(str(path), kind="S")
     with pytest.raises(ValueError, match="the table's upscale is 2, the options say 4"):
         LUTNet(str(path), upscale=4)
+
+
+RELEASED = sorted((REPO / "weights" / "srlut").glob("SRLUT-*.npz"))
+
+
+@pytest.mark.parametrize("table_path", RELEASED, ids=[p.stem for p in RELEASED])
+def test_released_table_reproduces_its_model_card(table_path):
+    """Each shipped table, run by the fused kernel on Set5, gives the PSNR its card and stage log record (measured
+    by the test runner at release), and its metadata names what its file name says."""
+    import cv2
+    from basicsr.metrics import calculate_psnr
+
+    set5 = need(DATA / "benchmark" / "Set5", "Set5")
+    table = load_table(table_path)
+    kind, scale = table_path.stem.split("-")[1].split("_SRx")
+    assert (table.kind, table.scale) == (kind, int(scale))
+    record = json.loads((table_path.parent / "logs" / f"{table_path.stem}_table.json").read_text())
+    scores = []
+    for hr_path in sorted((set5 / "HR").glob("*.png")):
+        lr = cv2.imread(str(set5 / "LR_bicubic" / f"X{scale}" / f"{hr_path.stem}x{scale}.png"))
+        sr = upscale(table, lr)
+        hr = cv2.imread(str(hr_path))[: sr.shape[0], : sr.shape[1]]
+        scores.append(calculate_psnr(sr, hr, int(scale), test_y_channel=True))
+    assert abs(np.mean(scores) - record["metrics"]["Set5"]["psnr"]) < 1e-6
+    card = table_path.with_suffix(".md").read_text()
+    assert f"| after stage 2 (table fine-tuned) = this file | {record['metrics']['Set5']['psnr']:.2f} /" in card
