@@ -74,6 +74,12 @@ def _simplex_walk(padded, c, y, x, offsets, k, strides, interval, authors_order,
             corner += strides[order[j]]
 
 
+@_jit(inline=True)
+def _walk_scratch(n):
+    """Per-thread scratch arrays of :func:`_simplex_walk`: remainders, their order, corners, weights."""
+    return np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n + 1, np.int64), np.empty(n + 1, np.int32)
+
+
 @_jit(parallel=True)
 def _upscale_int8_kernel(padded, table, offsets, placement, strides, interval, pad, final, bound, authors_order, out):
     channels, padded_height, padded_width = padded.shape
@@ -85,10 +91,7 @@ def _upscale_int8_kernel(padded, table, offsets, placement, strides, interval, p
     for y in numba.prange(height):
         patch = np.empty(m, dtype=np.int32)  # one rotation's entries, rotated frame (a linear MAC loop)
         acc = np.empty(m, dtype=np.int32)  # ensemble sum, original frame
-        remainder = np.empty(n, dtype=np.int32)
-        order = np.empty(n, dtype=np.int64)
-        corners = np.empty(n + 1, dtype=np.int64)
-        weights = np.empty(n + 1, dtype=np.int32)
+        remainder, order, corners, weights = _walk_scratch(n)
         for x in range(width):
             for c in range(channels):
                 acc[:] = 0
@@ -100,10 +103,10 @@ def _upscale_int8_kernel(padded, table, offsets, placement, strides, interval, p
                     patch[:] = 0
                     for j in range(n + 1):
                         w = weights[j]  # locals: loads from arrays in the loop would not be hoisted
-                        row = corners[j]
+                        corner = corners[j]
                         if w != 0:  # ties and zero remainders are common in flat regions
                             for t in range(m):
-                                patch[t] += w * np.int32(table[row, t])
+                                patch[t] += w * np.int32(table[corner, t])
                     for t in range(m):
                         acc[placement[k, t]] += patch[t]
                 t = 0
@@ -125,10 +128,7 @@ def _sum_float_kernel(padded, table, offsets, placement, strides, interval, pad,
         p = row // height
         y = row % height
         acc = np.empty(m, dtype=np.float32)
-        remainder = np.empty(n, dtype=np.int32)
-        order = np.empty(n, dtype=np.int64)
-        corners = np.empty(n + 1, dtype=np.int64)
-        weights = np.empty(n + 1, dtype=np.int32)
+        remainder, order, corners, weights = _walk_scratch(n)
         for x in range(width):
             acc[:] = 0
             for k in range(4):
@@ -138,10 +138,10 @@ def _sum_float_kernel(padded, table, offsets, placement, strides, interval, pad,
                 )
                 for j in range(n + 1):
                     w = np.float32(weights[j])
-                    row = corners[j]
+                    corner = corners[j]
                     if w != 0:
                         for t in range(m):
-                            acc[placement[k, t]] += w * table[row, t]
+                            acc[placement[k, t]] += w * table[corner, t]
             t = 0
             for u in range(scale):
                 for v in range(scale):
@@ -160,10 +160,7 @@ def _sum_grad_kernel(padded, grad_out, offsets, placement, strides, interval, pa
     chunks = grads.shape[0]
     for chunk in numba.prange(chunks):  # each chunk scatters into its own copy of the gradient: no races
         patch = np.empty(m, dtype=np.float32)  # output gradient of one pixel, original frame
-        remainder = np.empty(n, dtype=np.int32)
-        order = np.empty(n, dtype=np.int64)
-        corners = np.empty(n + 1, dtype=np.int64)
-        weights = np.empty(n + 1, dtype=np.int32)
+        remainder, order, corners, weights = _walk_scratch(n)
         for row in range(chunk, planes * height, chunks):
             p = row // height
             y = row % height
@@ -180,10 +177,10 @@ def _sum_grad_kernel(padded, grad_out, offsets, placement, strides, interval, pa
                     )
                     for j in range(n + 1):
                         w = np.float32(weights[j])
-                        row = corners[j]
+                        corner = corners[j]
                         if w != 0:
                             for t in range(m):
-                                grads[chunk, row, t] += w * patch[placement[k, t]]
+                                grads[chunk, corner, t] += w * patch[placement[k, t]]
 
 
 def _require_numba() -> None:
