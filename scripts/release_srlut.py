@@ -111,12 +111,31 @@ def release(kind: str, scale: int, args) -> dict:
     from hatast.lut import load_table
 
     lut = load_table(args.out / f"{stem}.npz")
-    card = write_card(kind, scale, lut, results, kernel_ms(args.out / f"{stem}.npz"), args)
-    print(f"{stem}: " + card, flush=True)
+    ms = kernel_ms(args.out / f"{stem}.npz")
+    write_card(kind, scale, lut, results, ms, args)
+    print(summary_row(kind, scale, results, ms), flush=True)
     return results
 
 
-def write_card(kind: str, scale: int, lut, results: dict, ms: float, args) -> str:
+SUMMARY_HEADER = ("| model | after stage 1 (net): Set5 / Set14 | after stage 2 (table) = released | stage 2 adds | "
+                  "published | minutes (net + table) | ms, 320x180 RGB |\n|---|---|---|---|---|---|---|")
+
+
+def summary_row(kind: str, scale: int, results: dict, ms: float) -> str:
+    """One markdown row of the release summary (PSNR in dB)."""
+    net, table = results["net"]["metrics"], results["table"]["metrics"]
+
+    def pair(values) -> str:
+        return " / ".join(f"{v:.2f}" for v in values)
+
+    gain = [table[s]["psnr"] - net[s]["psnr"] for s in ("Set5", "Set14")]
+    published = pair(PUBLISHED[kind, scale]) if (kind, scale) in PUBLISHED else "-"
+    return (f"| {kind} x{scale} | {pair(net[s]['psnr'] for s in ('Set5', 'Set14'))} | "
+            f"{pair(table[s]['psnr'] for s in ('Set5', 'Set14'))} | {' / '.join(f'{g:+.2f}' for g in gain)} | "
+            f"{published} | {results['net']['minutes']:.0f} + {results['table']['minutes']:.0f} | {ms:.1f} |")
+
+
+def write_card(kind: str, scale: int, lut, results: dict, ms: float, args) -> None:
     from bicubic_psnr import bicubic_scores
 
     stem = f"SRLUT-{kind}_SRx{scale}"
@@ -159,8 +178,6 @@ def write_card(kind: str, scale: int, lut, results: dict, ms: float, args) -> st
                  + " | ".join(f"{p:.2f} / {q:.4f}" for p, q in bicubic.values()) + " |")
     lines += ["", f"Produced by `python scripts/release_srlut.py --data <root> --models {kind}{scale}`.", ""]
     (args.out / f"{stem}.md").write_text("\n".join(lines))
-    m = table["metrics"]
-    return f"Set5 {m['Set5']['psnr']:.2f} dB, Set14 {m['Set14']['psnr']:.2f} dB, {ms:.1f} ms"
 
 
 def main() -> int:
@@ -177,6 +194,7 @@ def main() -> int:
             print(f"error: --data {args.data}: {needed} not found", file=sys.stderr)
             return 2
     args.out.mkdir(parents=True, exist_ok=True)
+    print(SUMMARY_HEADER, flush=True)
     for model in args.models:
         release(model[0].upper(), int(model[1:]), args)
     return 0

@@ -63,6 +63,7 @@ def test_release_script_rewrites_a_model_card_from_its_stage_logs(tmp_path):
     bicubic = next(line for line in card.splitlines() if line.startswith("| bicubic"))
     assert float(bicubic.split("|")[2].split("/")[0]) > 33  # Set5 x2 bicubic is 33.7 dB
     assert " ms median for RGB 320x180 -> 640x360" in card
+    assert "| S x2 | 31.00 / 31.00 | 31.50 / 31.50 | +0.50 / +0.50 | - | 3 + 3 |" in out.stdout
 
     out = subprocess.run(command + ["S3"], capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "SRLUT-S_SRx3 has no finished net stage" in out.stderr
