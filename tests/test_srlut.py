@@ -145,6 +145,7 @@ def test_net_then_table_training_then_test(tmp_path, image_folders):
     assert re.search(r"# psnr: [\d.]+", log)
     table = load_table(models / "net_g_latest.npz")
     assert (table.kind, table.scale, table.interval) == ("S", 2, 4) and table.info["experiment"] == "lut_net"
+    assert table.info["iteration"] == 4 and load_table(models / "net_g_2.npz").info["iteration"] == 2
 
     opt = _srlut_options(tmp_path / "table.yml", image_folders,
                          {"type": "LUTNet", "lut_path": str(models / "net_g_latest.npz")}, 2, "lut_table", lr=2.0)

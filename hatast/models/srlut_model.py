@@ -26,6 +26,11 @@ class SRLUTModel(HatastSRModel):
     """BasicSR model for look-up-table SR (SR-LUT V/F/S)."""
 
     _val_table: LUTTable | None = None
+    _trained_iter: int = 0  # last optimised iteration: BasicSR saves the final checkpoint as iteration -1
+
+    def optimize_parameters(self, current_iter: int) -> None:
+        super().optimize_parameters(current_iter)
+        self._trained_iter = current_iter
 
     def _bare_net(self):
         net = self.get_bare_model(self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g)
@@ -45,7 +50,7 @@ class SRLUTModel(HatastSRModel):
         super().save(epoch, current_iter)
         if self.opt["rank"] == 0:
             table = self.lut_table()
-            table.info["iteration"] = current_iter
+            table.info["iteration"] = self._trained_iter if current_iter == -1 else current_iter
             name = "latest" if current_iter == -1 else current_iter
             table.save(os.path.join(self.opt["path"]["models"], f"net_g_{name}.npz"))
 
