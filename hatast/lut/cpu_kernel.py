@@ -39,11 +39,10 @@ def _jit(parallel: bool = False, inline: bool = False):
     return wrap
 
 
-@_jit(inline=True)  # a call per pixel and rotation would cost a third of the inference time
+@_jit(inline=True)  # inlined into the kernels: about 3% faster than a call per pixel and rotation here
 def _simplex_walk(padded, c, y, x, offsets, k, strides, interval, authors_order, remainder, order, corners, weights):
     """Corners (table rows) and integer weights (summing to ``q``) of the simplex holding the receptive field of
-    rotation ``k`` at position ``(y, x)`` of padded plane ``c``; fills ``corners[:n + 1]`` and ``weights[:n + 1]``.
-    Takes whole arrays and indices, not slices: a slice per pixel costs reference counting in the inner loop."""
+    rotation ``k`` at position ``(y, x)`` of padded plane ``c``; fills ``corners[:n + 1]`` and ``weights[:n + 1]``."""
     n = offsets.shape[1]
     q = np.int32(1 << interval)
     mask = q - 1
