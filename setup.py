@@ -29,8 +29,10 @@ setup(
         "tb-nightly",
         "scikit-image",
         "numba",
+        "Pillow",
+        "safetensors",
     ],
-    extras_require={"test": ["pytest", "ruff"]},
+    extras_require={"test": ["pytest", "ruff", "hypothesis"]},
     entry_points={
         "console_scripts": [
             "hatast=hatast.cli.main:main",

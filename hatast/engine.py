@@ -42,6 +42,7 @@ from basicsr.utils.options import dict2str
 
 from .options import OptionsError, build_parser, finalize_options, read_options
 from .utils.checkpoint import CheckpointError, load_file
+from .utils.files import remove_stale_temporaries, write_bytes_atomic
 
 
 def init_distributed(launcher: str, opt: dict) -> tuple[int, int]:
@@ -105,17 +106,16 @@ def load_resume_state(opt: dict, path: str) -> dict:
 
 
 def remove_interrupted_writes(opt: dict) -> None:
-    """Delete temporary files that a killed run left mid-write (see ``save_atomic``)."""
+    """Delete temporary files that a killed run left mid-write (see :func:`~hatast.utils.files.atomic_write`)."""
     for folder in (opt["path"]["models"], opt["path"]["training_states"]):
-        for tmp in Path(folder).glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
+        remove_stale_temporaries(folder)
 
 
 def copy_option_file(src: str, experiments_root: str) -> None:
     """Keep the option file with the run, headed by the command that started it."""
     dst = Path(experiments_root) / Path(src).name
     header = f"# GENERATE TIME: {time.asctime()}\n# CMD:\n# {' '.join(sys.argv)}\n\n"
-    dst.write_text(header + Path(src).read_text())
+    write_bytes_atomic(dst, (header + Path(src).read_text()).encode())
 
 
 def _build_dataset(dopt: dict, phase: str):
@@ -149,9 +149,15 @@ def _loaders(opt: dict, logger: logging.Logger):
     return train_loader, sampler, val_loaders, total_epochs, total_iters
 
 
+class CheckOnly(Exception):
+    """``--check``: the options and data are fine; stop before any work."""
+
+
 def _prepare(argv: list[str] | None, is_train: bool):
     args = build_parser(is_train).parse_args(argv)
     opt = read_options(args, is_train)
+    if args.check:
+        raise CheckOnly(f"options OK: {args.opt}")
     rank, world = init_distributed(args.launcher, opt)
     opt = finalize_options(opt, args, is_train, os.getcwd(), rank, world)
     set_random_seed(opt["manual_seed"] + rank)
@@ -190,13 +196,10 @@ def train(argv: list[str] | None = None) -> dict:
         logger.info(f"Resuming training from epoch {start_epoch}, iteration {current_iter} ({resume_path}).")
 
     msg_logger = MessageLogger(opt, current_iter, tb_logger)
-    prefetch_mode = opt["datasets"]["train"].get("prefetch_mode")
-    if prefetch_mode == "cuda":
+    if opt["datasets"]["train"].get("prefetch_mode") == "cuda":
         prefetcher = CUDAPrefetcher(train_loader, opt)
-    elif prefetch_mode in (None, "cpu"):
-        prefetcher = CPUPrefetcher(train_loader)
     else:
-        raise OptionsError(f"{args.opt}: datasets:train:prefetch_mode must be ~, 'cpu' or 'cuda'")
+        prefetcher = CPUPrefetcher(train_loader)
 
     save_freq = int(opt["logger"]["save_checkpoint_freq"])
     print_freq = int(opt["logger"]["print_freq"])
@@ -272,7 +275,7 @@ def test(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         results[name] = {k: float(v) for k, v in getattr(model, "metric_results", {}).items()}
     if opt["rank"] == 0:
         metrics_file = Path(opt["path"]["results_root"]) / "metrics.json"
-        metrics_file.write_text(json.dumps(results, indent=2) + "\n")
+        write_bytes_atomic(metrics_file, (json.dumps(results, indent=2) + "\n").encode())
         logger.info(f"Metrics written to {metrics_file}")
     return results
 
@@ -281,8 +284,12 @@ def run_cli(func, argv: list[str] | None = None) -> int:
     """Run ``train``/``test`` as a command: option and checkpoint errors print one line and exit with 2."""
     try:
         func(argv)
+    except CheckOnly as done:
+        print(done)
+        return 0
     except (OptionsError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        for line in getattr(err, "lines", None) or [str(err)]:
+            print(f"error: {line}", file=sys.stderr)
         return 2
     finally:
         if dist.is_available() and dist.is_initialized():

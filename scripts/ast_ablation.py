@@ -164,8 +164,9 @@ def run_row(row: Row, args) -> dict:
     sec_per_iter = statistics.median(iter_times) if iter_times else train_seconds / args.iters
     result = {"row": row.__dict__, "name": row.name, "metrics": metrics, "params": params, "gmacs_64": macs,
               "sec_per_iter": sec_per_iter}
-    result_file.parent.mkdir(parents=True, exist_ok=True)
-    result_file.write_text(json.dumps(result, indent=2))
+    from hatast.utils.files import write_bytes_atomic
+
+    write_bytes_atomic(result_file, json.dumps(result, indent=2).encode())  # marks the row done: never half
     print(f"    Set5 {metrics['Set5']['psnr']:.2f} dB, Set14 {metrics['Set14']['psnr']:.2f} dB", flush=True)
     return result
 

@@ -32,6 +32,7 @@ def _starts(length: int) -> list[int]:
 
 def process(args: tuple[Path, Path, tuple[int, ...]]) -> int:
     from hatast.data.bicubic_dataset import bicubic_downsample
+    from hatast.utils.image import imwrite_atomic
 
     path, out, scales = args
     hr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -44,10 +45,10 @@ def process(args: tuple[Path, Path, tuple[int, ...]]) -> int:
         for left in _starts(w):
             n += 1
             name = f"{path.stem}_s{n:03d}.png"
-            cv2.imwrite(str(out / "DF2K_HR_sub" / name), hr[top:top + CROP, left:left + CROP])
+            imwrite_atomic(hr[top:top + CROP, left:left + CROP], out / "DF2K_HR_sub" / name)
             for s, lr in lrs.items():
                 crop = lr[top // s:(top + CROP) // s, left // s:(left + CROP) // s]
-                cv2.imwrite(str(out / f"DF2K_bicx{s}_sub" / name), crop)
+                imwrite_atomic(crop, out / f"DF2K_bicx{s}_sub" / name)
     return n
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -104,10 +103,14 @@ def release(kind: str, scale: int, args) -> dict:
         minutes = (time.time() - start) / 60
         results[stage] = {"metrics": evaluate(table, f"{stem}_{stage}_eval", scale, args.data, log),
                           "minutes": minutes, **stage_recipe(option_file)}
-        done.write_text(json.dumps(results[stage], indent=2))
+        from hatast.utils.files import write_bytes_atomic
+
+        write_bytes_atomic(done, json.dumps(results[stage], indent=2).encode())  # the resume marker: never half
     if not args.cards_only:
+        from hatast.utils.files import write_bytes_atomic
+
         final = REPO / "experiments" / f"{stem}_CPU_table" / "models" / "net_g_latest.npz"
-        shutil.copyfile(final, args.out / f"{stem}.npz")
+        write_bytes_atomic(args.out / f"{stem}.npz", final.read_bytes())
     from hatast.lut import load_table
 
     lut = load_table(args.out / f"{stem}.npz")

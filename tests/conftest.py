@@ -54,6 +54,57 @@ def write_image_folder(folder: Path, crops: int, size: int, start: int = 0) -> P
     return folder
 
 
+def file_hashes(*roots: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``roots`` (files or folders): compare before and after a command to prove it
+    changed none of its inputs."""
+    import hashlib
+
+    hashes = {}
+    for root in map(Path, roots):
+        for path in sorted([root] if root.is_file() else root.rglob("*")):
+            if path.is_file():
+                hashes[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+def single_error_line(err: str, *fragments: str, prefix: str = "error: ") -> str:
+    """Assert that ``err`` is exactly one line starting with ``prefix`` and containing every fragment; return it."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got:\n{err}"
+    assert lines[0].startswith(prefix), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def populate_datasets(opt: dict, count: int = 2) -> None:
+    """Put ``count`` small, valid images in every dataset folder an (expanded) option dict names: HR crops of real
+    photographs at least one training crop in size, and their MATLAB-bicubic LR at the file's scale, named by its
+    ``filename_tmpl``. Lets shipped option files validate with their data checks on."""
+    import cv2
+
+    from hatast.data.bicubic_dataset import bicubic_downsample
+
+    scale = int(opt["scale"])
+    photo = sample_image("astronaut")
+    for dopt in opt["datasets"].values():
+        side = max(int(dopt.get("gt_size") or 0), 12 * scale)
+        side -= side % scale
+        gt, lq = dopt.get("dataroot_gt"), dopt.get("dataroot_lq")
+        for folder in (gt, lq):
+            if folder:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            hr = np.ascontiguousarray(photo[7 * i:7 * i + side, 11 * i:11 * i + side])
+            if gt:
+                cv2.imwrite(str(Path(gt) / f"img{i}.png"), hr)
+            if lq:
+                lr = (bicubic_downsample(hr.astype(np.float32) / 255, scale) * 255).round().astype(np.uint8)
+                name = dopt.get("filename_tmpl", "{}").format(f"img{i}") if gt else f"img{i}"
+                cv2.imwrite(str(Path(lq) / f"{name}.png"), lr)
+
+
 @pytest.fixture
 def image_folders(tmp_path: Path) -> dict[str, Path]:
     """A tiny training folder (HR only) and a validation pair folder (HR + x2 LR)."""

@@ -34,7 +34,7 @@ def test_upscale_rgb_matches_network(tmp_path, weights, capsys):
     out = cv2.imread(str(tmp_path / "out" / "in.png"), cv2.IMREAD_UNCHANGED)
     assert out.shape == (63, 90, 3) and out.dtype == np.uint8
     with torch.no_grad():
-        expected = net(read_image(tmp_path / "in.png").rgb)[0].permute(1, 2, 0).clamp(0, 1).numpy()[..., ::-1]
+        expected = net(read_image(tmp_path / "in.png").tensor())[0].permute(1, 2, 0).clamp(0, 1).numpy()[..., ::-1]
     assert np.abs(out.astype(np.float32) - np.round(expected * 255)).max() <= 1
     assert "HAT x3" in capsys.readouterr().out
 

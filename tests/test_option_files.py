@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, populate_datasets
 
 from hatast.lut import LUTTable, receptive_field
 from hatast.lut.simplex import levels
@@ -39,10 +38,7 @@ def test_every_variant_and_scale_has_train_and_test_options():
 def test_option_file_validates_when_its_data_exists(path, tmp_path, monkeypatch):
     monkeypatch.setenv("HATAST_DATA", str(tmp_path))
     opt = expand_env(load_option_file(path))
-    for dopt in opt["datasets"].values():
-        for key in ("dataroot_gt", "dataroot_lq"):
-            if dopt.get(key):
-                Path(dopt[key]).mkdir(parents=True, exist_ok=True)
+    populate_datasets(opt)
     opt.get("path", {})["pretrain_network_g"] = None  # weights are not part of the repository
     if opt["network_g"]["type"] == "LUTNet":  # nor are tables: stand in one of the kind the file names
         kind, scale = re.search(r"SRLUT-([VFS])_SRx(\d)", path.name).groups()
@@ -69,9 +65,11 @@ def test_full_recipe_without_data_fails_with_one_line(tmp_path):
                           str(REPO / "options/train/train_HAT-S_SRx2.yml"), "--data-root", str(tmp_path)],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines() == [
-        f"error: {REPO / 'options/train/train_HAT-S_SRx2.yml'}: datasets:train:dataroot_gt: folder "
-        f"{tmp_path / 'DF2K/DF2K_HR_sub'} does not exist"]
+    lines = out.stderr.strip().splitlines()
+    assert lines[0] == (f"error: {REPO / 'options/train/train_HAT-S_SRx2.yml'}: datasets:train:dataroot_gt: folder "
+                        f"{tmp_path / 'DF2K/DF2K_HR_sub'} does not exist")
+    # one line per missing folder (train HR/LR, the two validation sets' HR/LR), nothing else
+    assert len(lines) == 6 and all(line.endswith("does not exist") and "datasets:" in line for line in lines)
 
 
 def test_validation_rejects_a_missing_folder(tmp_path, monkeypatch):
@@ -105,10 +103,12 @@ def test_ast_experiment_without_inputs_fails_with_one_line(tmp_path, missing):
                           str(REPO / "options/train/HAT-S_AST_SRx4.yml"), "--data-root", str(tmp_path)],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     lines = out.stderr.strip().splitlines()
-    assert out.returncode == 2 and len(lines) == 1
-    if missing == "dataset":
+    assert out.returncode == 2 and all(line.startswith("error: ") for line in lines)
+    if missing == "dataset":  # one line per absent input: 6 dataset folders and the checkpoint
         assert "datasets:train:dataroot_gt: folder" in lines[0] and "DF2K_HR_sub does not exist" in lines[0]
+        assert len(lines) == 7 and "HAT-S_SRx4_AST-init.pth does not exist" in lines[-1]
     else:
+        assert len(lines) == 1
         assert "path:pretrain_network_g: file" in lines[0] and "HAT-S_SRx4_AST-init.pth does not exist" in lines[0]
 
 

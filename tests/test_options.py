@@ -44,7 +44,8 @@ def test_misspelt_network_key(tmp_path, image_folders, capsys):
 
 def test_bad_network_value(tmp_path, image_folders, capsys):
     opt = write_options(tmp_path / "o.yml", image_folders, network_g={"upsampler": "nearest+conv"})
-    _assert_one_line(*_run(["-opt", str(opt)], capsys), "network_g: upsampler='nearest+conv'", "pixelshuffle")
+    _assert_one_line(*_run(["-opt", str(opt)], capsys), "network_g:upsampler: unknown value 'nearest+conv'",
+                     "pixelshuffle")
 
 
 def test_missing_dataset_folder(tmp_path, image_folders, capsys):

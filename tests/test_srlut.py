@@ -190,7 +190,7 @@ def test_upscale_command_runs_tables(tmp_path):
     assert upscale_command([str(tmp_path / "in.png"), "-w", str(path), "-o", str(tmp_path / "out")]) == 0
     written = read_image(tmp_path / "out" / "in.png")
     expected = upscale(load_table(path), CROP)
-    assert np.array_equal((written.rgb[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), expected)
+    assert np.array_equal(written.bgr[..., ::-1], expected)
 
 
 def test_lut_net_refuses_a_table_that_contradicts_the_options(tmp_path):

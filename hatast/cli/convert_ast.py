@@ -3,7 +3,6 @@ from (almost) the same function, then report how far the two outputs are apart o
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
@@ -11,13 +10,16 @@ import yaml
 
 from ..archs.hat_arch import HAT, hat_config_from_state_dict
 from ..archs.hat_ast_arch import HATAST, convert_hat_to_ast
-from ..utils.checkpoint import CheckpointError, load_state_dict, save_atomic
+from ..utils.arguments import OneLineParser, non_negative_int
+from ..utils.checkpoint import CheckpointError, read_state_dict, save_atomic
+from ..utils.files import OutputError, check_output_file
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hatast convert-ast", description=__doc__.splitlines()[0])
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="hatast convert-ast", description=__doc__.splitlines()[0])
     parser.add_argument("input", help="HAT checkpoint")
-    parser.add_argument("output", help="where to write the HAT+AST checkpoint (params and params_ema)")
+    parser.add_argument("output", help="where to write the HAT+AST checkpoint (params and params_ema); never the "
+                        "input itself")
     parser.add_argument("--param-key", default=None, help="entry of the input to use (default: params_ema, params)")
     parser.add_argument("--overlap-ratio", type=float, default=0.75)
     parser.add_argument("--attention", choices=["assa", "softmax"], default="assa")
@@ -27,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start with softmax weight sigmoid(logit) (default: %(default)s)")
     parser.add_argument("--border-key-bias", type=float, default=-14.0,
                         help="starting bias of the keys the wider overlap adds (default: %(default)s)")
-    parser.add_argument("--check-size", type=int, default=64,
+    parser.add_argument("--check-size", type=non_negative_int, default=64,
                         help="side of the sample crop used to measure the deviation (0: skip the check)")
     return parser
 
@@ -49,16 +51,20 @@ def measure_deviation(state_in: dict, state_out: dict, config: dict, size: int) 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        state = load_state_dict(args.input, args.param_key)
+        check_output_file(args.output, [args.input], option="output")
+        state, entry = read_state_dict(args.input, args.param_key)
         new_state, config = convert_hat_to_ast(
             state, overlap_ratio=args.overlap_ratio, ocab_attention=args.attention, ocab_ffn=args.ffn,
             assa_weighting=args.assa_weighting, assa_init_logit=args.assa_init_logit,
             border_key_bias=args.border_key_bias)
-    except (CheckpointError, ValueError) as err:
+        save_atomic({"params": new_state, "params_ema": new_state}, args.output)
+    except (CheckpointError, OutputError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    save_atomic({"params": new_state, "params_ema": new_state}, args.output)
-    print(f"wrote {args.output}")
+    except OSError as err:
+        print(f"error: {args.output}: could not write the checkpoint ({err.strerror or err})", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output} (from {args.input} [{entry}])")
     if args.check_size:
         deviation = measure_deviation(state, new_state, config, args.check_size)
         print(f"max |HAT - HAT+AST| on a {args.check_size}x{args.check_size} photo crop: {deviation:.2e}")

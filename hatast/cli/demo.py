@@ -43,24 +43,27 @@ def sample_folder() -> Path:
 def prepare_data(workdir: Path) -> dict[str, Path]:
     """Copy the sample photos as PNG: training HR images, and validation HR/LR pairs (MATLAB bicubic x4)."""
     from ..data.bicubic_dataset import bicubic_downsample
+    from ..utils.image import imwrite_atomic
 
     src = sample_folder()
     train, val_hr, val_lr = workdir / "data" / "train", workdir / "data" / "val" / "HR", workdir / "data" / "val" / "LR"
     for folder in (train, val_hr, val_lr):
         folder.mkdir(parents=True, exist_ok=True)
     for name in TRAIN_IMAGES:
-        cv2.imwrite(str(train / (Path(name).stem + ".png")), cv2.imread(str(src / name), cv2.IMREAD_COLOR))
+        imwrite_atomic(cv2.imread(str(src / name), cv2.IMREAD_COLOR), train / (Path(name).stem + ".png"))
     for name in VAL_IMAGES:
         img = cv2.imread(str(src / name), cv2.IMREAD_COLOR)
         h, w = img.shape[:2]
         img = img[: h - h % SCALE, : w - w % SCALE]
         lr = bicubic_downsample(img.astype(np.float32) / 255, SCALE)
-        cv2.imwrite(str(val_hr / (Path(name).stem + ".png")), img)
-        cv2.imwrite(str(val_lr / (Path(name).stem + ".png")), (lr * 255).round().astype(np.uint8))
+        imwrite_atomic(img, val_hr / (Path(name).stem + ".png"))
+        imwrite_atomic((lr * 255).round().astype(np.uint8), val_lr / (Path(name).stem + ".png"))
     return {"train": train, "val_hr": val_hr, "val_lr": val_lr}
 
 
 def write_options(workdir: Path, data: dict[str, Path], iters: int) -> tuple[Path, Path]:
+    from ..utils.files import write_bytes_atomic
+
     val = {"name": "skimage_val", "type": "PairedImageDataset", "dataroot_gt": str(data["val_hr"]),
            "dataroot_lq": str(data["val_lr"]), "io_backend": {"type": "disk"}}
     train_opt = {
@@ -91,7 +94,7 @@ def write_options(workdir: Path, data: dict[str, Path], iters: int) -> tuple[Pat
     }
     paths = workdir / "demo_train.yml", workdir / "demo_test.yml"
     for path, opt in zip(paths, (train_opt, test_opt)):
-        path.write_text(yaml.safe_dump(opt, sort_keys=False))
+        write_bytes_atomic(path, yaml.safe_dump(opt, sort_keys=False).encode())
     return paths
 
 

@@ -1,96 +1,202 @@
-"""``hatast upscale``: super-resolve image files with a checkpoint, whatever its architecture's settings.
+"""``hatast upscale``: super-resolve image files with a checkpoint or a look-up table.
 
 The network and its hyper-parameters are read from the weights file itself; a look-up table (``.npz``, or the SR-LUT
-authors' ``.npy``) runs through the table kernel. 8- and 16-bit images keep their bit depth (a table reads 8-bit
-values, so 16-bit input is rounded to 8 bits before the table and the result written at 16 bits); grey images are
-processed as RGB and written as RGB; an alpha channel is upscaled with bicubic interpolation (models are trained on
-colour only) and written back.
+authors' ``.npy``) runs through the table kernel on 8-bit pixels. 8- and 16-bit images keep their bit depth (a table
+reads 8-bit values, so 16-bit input is rounded to 8 bits before the table and the result written at 16 bits); grey
+images are processed as RGB and written as RGB; an alpha channel is upscaled with bicubic interpolation (models are
+trained on colour only) and written back. Images are turned as their EXIF orientation says they are displayed.
+
+Nothing is lost: outputs never replace an input (refused before any compute), two inputs never share an output
+(``pic.png`` and ``pic.jpg`` become ``pic_png.png`` and ``pic_jpg.png``; inputs that still collide are refused), the
+output folder is proved writable before the first image is computed, every image is written atomically, and an
+image that cannot be read or written is reported and skipped (exit status 1) while the rest of the batch goes on.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 from ..archs.detect import network_from_state_dict
-from ..archs.lut_arch import LUTNet
-from ..utils.checkpoint import CheckpointError, load_into, load_state_dict
-from ..utils.image import ImageError, read_image, write_image
-from ..utils.tiling import tiled_forward
+from ..data.bicubic_dataset import IMAGE_EXTENSIONS
+from ..lut.inference import upscale as lut_upscale
+from ..lut.table import LUTError, LUTTable, load_table
+from ..utils.arguments import DeviceError, OneLineParser, non_negative_int, resolve_device
+from ..utils.checkpoint import CheckpointError, load_into, read_state_dict
+from ..utils.files import OutputError, check_output_folder, remove_stale_temporaries
+from ..utils.image import Image, ImageError, read_image, upscale_alpha, write_image
+from ..utils.tiling import TileError, is_out_of_memory, tiled_forward
 
 LUT_SUFFIXES = (".npz", ".npy")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hatast upscale", description=__doc__.splitlines()[0])
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog="hatast upscale", description=__doc__.splitlines()[0],
+        epilog="Inputs are read as displayed (EXIF orientation applied); outputs are PNG, never written onto an "
+               "input; pic.png and pic.jpg in one run become pic_png.png and pic_jpg.png.")
     parser.add_argument("inputs", nargs="+", help="image files or folders of images")
     parser.add_argument("-w", "--weights", required=True, help="checkpoint (.pth, .safetensors) or table (.npz, .npy)")
     parser.add_argument("-o", "--output", default="results/upscaled", help="output folder (default: %(default)s)")
-    parser.add_argument("--param-key", default=None, help="entry to use (default: params_ema, then params)")
-    parser.add_argument("--tile", type=int, default=0, help="tile size in input pixels (0: whole image)")
-    parser.add_argument("--tile-pad", type=int, default=32, help="context around each tile (default: %(default)s)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--param-key", default=None,
+                        help="checkpoint entry to use (default: params_ema, then params, then a bare state dict)")
+    parser.add_argument("--tile", type=non_negative_int, default=0,
+                        help="networks: tile size in input pixels (0: whole image); tables always run whole images")
+    parser.add_argument("--tile-pad", type=non_negative_int, default=32,
+                        help="context around each tile (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, MPS, then CPU), cpu, cuda, cuda:N or mps")
     parser.add_argument("--suffix", default="", help="added to output file names before the extension")
     return parser
 
 
-def _inputs(items: list[str]) -> list[Path]:
-    from ..data.bicubic_dataset import IMAGE_EXTENSIONS
+@dataclass
+class Upscaler:
+    """A table or a network, ready to upscale :class:`Image` objects."""
 
-    files = []
+    label: str
+    scale: int
+    table: LUTTable | None = None
+    net: nn.Module | None = None
+
+    @classmethod
+    def load(cls, weights: str, param_key: str | None, device: torch.device) -> Upscaler:
+        if Path(weights).suffix.lower() in LUT_SUFFIXES:
+            table = load_table(weights)
+            return cls(f"SR-LUT {table.kind} table x{table.scale} from {weights}", table.scale, table=table)
+        state, entry = read_state_dict(weights, param_key)
+        net, config = network_from_state_dict(state)
+        load_into(net, state, strict=True, source=weights)
+        return cls(f"{config['type']} x{config['upscale']} from {weights} [{entry}]", int(config["upscale"]),
+                   net=net.to(device).eval())
+
+    def __call__(self, image: Image, tile: int, tile_pad: int, device: torch.device):
+        """The upscaled colour: ``[H*s, W*s, 3]`` BGR integers (table) or ``[1, 3, H*s, W*s]`` float RGB (network)."""
+        if self.table is not None:
+            pixels = image.bgr
+            if image.max_value > 255:  # tables read 8-bit values
+                pixels = (pixels / 257).round().astype(np.uint8)
+            out = lut_upscale(self.table, pixels, device=device)  # channels are independent: BGR in, BGR out
+            return out.astype(np.uint16) * 257 if image.max_value > 255 else out
+        with torch.inference_mode():
+            lq = image.tensor().to(device)
+            if tile:
+                multiple = int(getattr(self.net, "window_size", 1))
+                return tiled_forward(self.net, lq, self.scale, tile, tile_pad, multiple)
+            return self.net(lq)
+
+
+def collect_inputs(items: list[str]) -> list[Path]:
+    """Image files named directly or found (not recursively) in named folders; each file once."""
+    files, seen = [], set()
     for item in map(Path, items):
         if item.is_dir():
-            files += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            found = sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         elif item.is_file():
-            files.append(item)
+            found = [item]
         else:
             raise ImageError(f"{item}: no such file or folder")
+        for path in found:
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(path)
     return files
+
+
+def plan_outputs(files: list[Path], folder: Path, suffix: str, protected: list[Path]) -> list[tuple[Path, Path]]:
+    """Pair every input with its output file, refusing (``OutputError``) anything that would lose data.
+
+    Inputs whose names differ only in the extension get it in the output name (``pic.png``, ``pic.jpg`` ->
+    ``pic_png.png``, ``pic_jpg.png``). Two inputs that would still share an output, or an output that is an input
+    (or any other protected file, such as the weights), are refused before any compute.
+    """
+    by_stem = defaultdict(list)
+    for path in files:
+        by_stem[path.stem + suffix].append(path)
+    names = {}
+    for stem, group in by_stem.items():
+        by_ext = defaultdict(list)
+        for path in group:
+            by_ext[path.suffix.lower()].append(path)
+        for same in by_ext.values():
+            if len(same) > 1:  # same name in two folders: the extension cannot tell them apart
+                raise OutputError(f"{same[0]} and {same[1]} would both be written to {folder / (stem + '.png')}; "
+                                  "upscale them in separate runs or rename one")
+        for path in group:
+            ext = path.suffix.lower().lstrip(".")
+            names[path] = f"{path.stem}_{ext}{suffix}.png" if len(group) > 1 else f"{stem}.png"
+    owners = defaultdict(list)
+    for path, name in names.items():
+        owners[name].append(path)
+    for name, group in owners.items():
+        if len(group) > 1:
+            raise OutputError(f"{group[0]} and {group[1]} would both be written to {folder / name}; upscale them "
+                              "in separate runs or rename one")
+    identities = {}
+    for path in [*files, *protected]:
+        try:
+            stat = path.stat()
+            identities[(stat.st_dev, stat.st_ino)] = path
+        except OSError:
+            pass
+    plan = []
+    for path in files:
+        out = folder / names[path]
+        try:
+            stat = out.stat()
+        except OSError:
+            stat = None
+        if stat is not None and (stat.st_dev, stat.st_ino) in identities:
+            raise OutputError(f"output {out} would overwrite the input {identities[(stat.st_dev, stat.st_ino)]}; "
+                              "hatast never writes onto its inputs (choose another -o folder or a --suffix)")
+        plan.append((path, out))
+    return plan
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if Path(args.weights).suffix in LUT_SUFFIXES:
-            net = LUTNet(args.weights)
-            config = {"type": f"SR-LUT {net.kind} table", "upscale": net.upscale}
-        else:
-            state = load_state_dict(args.weights, args.param_key)
-            net, config = network_from_state_dict(state)
-            load_into(net, state, strict=True, source=args.weights)
-        files = _inputs(args.inputs)
-    except (CheckpointError, ImageError, ValueError) as err:
+        device = resolve_device(args.device)
+        files = collect_inputs(args.inputs)
+        folder = Path(args.output)
+        plan = plan_outputs(files, folder, args.suffix, protected=[Path(args.weights)])
+        upscaler = Upscaler.load(args.weights, args.param_key, device)
+        check_output_folder(folder, option="-o")
+    except (CheckpointError, LUTError, ImageError, OutputError, DeviceError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    net = net.to(args.device).eval()
-    scale = config["upscale"]
-    multiple = getattr(net, "window_size", 1)
-    print(f"{config['type']} x{scale} from {args.weights}; {len(files)} image(s) -> {args.output}")
+    remove_stale_temporaries(folder, [out.name for _, out in plan])
+    print(f"{upscaler.label}; {len(plan)} image(s) -> {folder}")
     failures = 0
-    for path in files:
+    for path, out in plan:
+        start = time.perf_counter()
         try:
             image = read_image(path)
-        except ImageError as err:
-            print(f"skipped: {err}", file=sys.stderr)
+            result = upscaler(image, args.tile, args.tile_pad, device)
+            alpha = None if image.alpha is None else upscale_alpha(image.alpha, upscaler.scale)
+            write_image(out, result, alpha, image.max_value)
+        except (ImageError, LUTError, TileError, OSError, RuntimeError, MemoryError) as err:
+            if isinstance(err, (RuntimeError, MemoryError)) and not isinstance(err, TileError) and not (
+                    is_out_of_memory(err)):
+                raise
+            hint = " (try --tile 256)" if is_out_of_memory(err) and not args.tile else ""
+            text = str(err) if str(err).startswith(str(path)) or str(err).startswith(str(out)) else f"{path}: {err}"
+            print(f"skipped: {text}{hint}", file=sys.stderr)
             failures += 1
             continue
-        start = time.perf_counter()
-        with torch.inference_mode():
-            lq = image.rgb.to(args.device)
-            sr = tiled_forward(net, lq, scale, args.tile, args.tile_pad, multiple) if args.tile else net(lq)
-            alpha = None
-            if image.alpha is not None:
-                alpha = F.interpolate(image.alpha.to(args.device), scale_factor=scale, mode="bicubic",
-                                      align_corners=False)
-        out = Path(args.output) / f"{path.stem}{args.suffix}.png"
-        write_image(out, sr, alpha, image.max_value)
-        h, w = image.rgb.shape[-2:]
-        print(f"{path} ({w}x{h}) -> {out} ({w * scale}x{h * scale}) in {time.perf_counter() - start:.2f} s")
+        h, w = image.size
+        print(f"{path} ({w}x{h}) -> {out} ({w * upscaler.scale}x{h * upscaler.scale}) in "
+              f"{time.perf_counter() - start:.2f} s", flush=True)
+        del image, result, alpha
+    if failures:
+        print(f"{failures} of {len(plan)} image(s) failed", file=sys.stderr)
     return 1 if failures else 0
 
 

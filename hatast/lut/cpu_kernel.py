@@ -34,7 +34,11 @@ def _jit(parallel: bool = False, inline: bool = False):
     def wrap(function):
         if numba is None:
             return function
-        return numba.njit(parallel=parallel, nogil=True, cache=True, inline="always" if inline else "never")(function)
+        options = dict(parallel=parallel, nogil=True, inline="always" if inline else "never")
+        try:
+            return numba.njit(cache=True, **options)(function)
+        except RuntimeError:  # nowhere to cache (read-only install, no writable home): compile in each process
+            return numba.njit(cache=False, **options)(function)
 
     return wrap
 

@@ -58,9 +58,14 @@ def upscale(
     """
     if backend not in BACKENDS:
         raise LUTError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
-    grey = image.ndim == 2
+    if not isinstance(table, LUTTable):
+        raise LUTError(f"expected a LUTTable (hatast.lut.load_table(path)), got {type(table).__name__}")
+    grey = isinstance(image, np.ndarray) and image.ndim == 2
     image = check_image(image)
-    on_cpu = torch.device(device).type == "cpu"
+    try:
+        on_cpu = torch.device(device).type == "cpu"
+    except (RuntimeError, TypeError, ValueError):
+        raise LUTError(f"device {device!r} is not a torch device") from None
     if backend == "numba" or (backend == "auto" and on_cpu and cpu_kernel.available()):
         out = cpu_kernel.upscale_int8(image, table.entries, table.field, table.scale, table.interval, authors_order)
     else:

@@ -10,14 +10,14 @@ interval come from the shape and the file name.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..utils.files import atomic_write, damage_report
 from .fields import RECEPTIVE_FIELDS, ReceptiveField, receptive_field
 from .simplex import levels
 
@@ -87,51 +87,80 @@ class LUTTable:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically to ``path`` (``.npz``)."""
+        """Write atomically to ``path`` (``.npz``; see :func:`hatast.utils.files.atomic_write`)."""
         path = Path(path)
-        if path.suffix != ".npz":
+        if path.suffix.lower() != ".npz":
             raise LUTError(f"{path}: LUT files are written as .npz")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, entries=self.entries, metadata=np.array(json.dumps(self.metadata())))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_write(path) as stream:
+            np.savez(stream, entries=self.entries, metadata=np.array(json.dumps(self.metadata())))
         return path
 
 
 def load_table(path: str | Path, kind: str | None = None, scale: int | None = None) -> LUTTable:
-    """Read a hatast ``.npz`` table or an authors' ``.npy`` table; errors name the file and the problem."""
+    """Read a hatast ``.npz`` table or an authors' ``.npy`` table; every failure is one :class:`LUTError` naming
+    the file and the problem (missing, empty or truncated, not a table, metadata and entries that disagree)."""
     path = Path(path)
     if not path.is_file():
         raise LUTError(f"{path}: no such LUT file")
+    suffix = path.suffix.lower()
+    if suffix not in (".npz", ".npy"):
+        raise LUTError(f"{path}: LUT files are .npz (hatast) or .npy (SR-LUT authors), not '{path.suffix}'")
+    damage = damage_report(path)
+    if damage:
+        raise LUTError(f"{path} {damage}")
+    with open(path, "rb") as stream:
+        head = stream.read(6)
+    if suffix == ".npz" and not zipfile.is_zipfile(path):
+        raise LUTError(f"{path}: not an .npz archive (damaged, or another kind of file)")
+    if suffix == ".npy" and head != b"\x93NUMPY":
+        raise LUTError(f"{path}: not an .npy array (damaged, or another kind of file)")
     try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                if "entries" not in archive or "metadata" not in archive:
-                    raise LUTError(f"{path}: not a hatast LUT file (needs 'entries' and 'metadata')")
-                meta = json.loads(str(archive["metadata"]))
-                entries = archive["entries"]
-            if meta.get("format_version", 0) > FORMAT_VERSION:
-                raise LUTError(f"{path}: format version {meta['format_version']} is newer than this hatast reads")
-            missing = [key for key in ("kind", "scale", "interval") if key not in meta]
-            if missing:
-                raise LUTError(f"{path}: metadata lacks {missing}")
-            table = LUTTable(meta["kind"], int(meta["scale"]), int(meta["interval"]), entries, meta.get("info", {}))
-            stored = [tuple(o) for o in meta.get("offsets", table.field.offsets)]
-            if stored != list(table.field.offsets):
-                raise LUTError(f"{path}: receptive-field offsets {stored} differ from kind {table.kind}'s")
-            return table
-        return _load_authors_table(path, np.load(path, allow_pickle=False), kind, scale)
+        if suffix == ".npz":
+            return _load_hatast_table(path)
+        entries = np.load(path, allow_pickle=False)
+        if not isinstance(entries, np.ndarray):
+            raise LUTError("not a single array (.npy)")
+        return _load_authors_table(path, entries, kind, scale)
     except LUTError as err:
         if str(err).startswith(str(path)):
             raise
         raise LUTError(f"{path}: {err}") from None
-    except (ValueError, OSError, json.JSONDecodeError) as err:
-        raise LUTError(f"{path}: unreadable LUT file ({err})") from None
+    except zipfile.BadZipFile:
+        raise LUTError(f"{path}: not an .npz archive (damaged, or another kind of file)") from None
+    except EOFError:
+        raise LUTError(f"{path}: ends early (truncated: an interrupted download or copy?)") from None
+    except Exception as err:  # noqa: BLE001  (numpy and zipfile report damaged files with many exception types)
+        text = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise LUTError(f"{path}: unreadable LUT file ({text})") from None
+
+
+def _load_hatast_table(path: Path) -> LUTTable:
+    with np.load(path, allow_pickle=False) as archive:
+        if "entries" not in archive or "metadata" not in archive:
+            raise LUTError(f"{path}: not a hatast LUT file (needs 'entries' and 'metadata')")
+        meta = json.loads(str(archive["metadata"]))
+        entries = archive["entries"]
+    if not isinstance(meta, dict):
+        raise LUTError(f"{path}: metadata is a JSON {type(meta).__name__}, expected an object")
+    if not isinstance(meta.get("format_version", 0), int):
+        raise LUTError(f"{path}: metadata format_version is not an integer")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise LUTError(f"{path}: format version {meta['format_version']} is newer than this hatast reads")
+    missing = [key for key in ("kind", "scale", "interval") if key not in meta]
+    if missing:
+        raise LUTError(f"{path}: metadata lacks {missing}")
+    for key in ("scale", "interval"):
+        if not isinstance(meta[key], int) or isinstance(meta[key], bool):
+            raise LUTError(f"{path}: metadata {key} is {meta[key]!r}, expected an integer")
+    if not isinstance(meta["kind"], str):
+        raise LUTError(f"{path}: metadata kind is {meta['kind']!r}, expected a receptive-field letter")
+    info = meta.get("info", {})
+    table = LUTTable(meta["kind"], meta["scale"], meta["interval"], entries, info if isinstance(info, dict) else {})
+    stored = meta.get("offsets", table.field.offsets)
+    if not isinstance(stored, list) or [tuple(o) if isinstance(o, list) else o for o in stored] != list(
+            table.field.offsets):
+        raise LUTError(f"{path}: receptive-field offsets {stored} differ from kind {table.kind}'s")
+    return table
 
 
 def _load_authors_table(path: Path, entries: np.ndarray, kind: str | None, scale: int | None) -> LUTTable:
@@ -139,9 +168,13 @@ def _load_authors_table(path: Path, entries: np.ndarray, kind: str | None, scale
     if entries.ndim != 4 or entries.shape[1] != 1 or entries.shape[2] != entries.shape[3]:
         raise LUTError(f"{path}: expected an authors' table of shape [L**n, 1, r, r], got {entries.shape}")
     named = _AUTHORS_NAME.search(path.name)
-    scale = scale or entries.shape[2]
-    if entries.shape[2] != scale:
-        raise LUTError(f"{path}: patches are {entries.shape[2]}x{entries.shape[2]}, not scale {scale}")
+    patch = entries.shape[2]
+    if named is not None and int(named["scale"]) != patch:
+        raise LUTError(f"{path}: the file name says x{named['scale']} but its entries are {patch}x{patch} patches "
+                       f"(x{patch}); rename the file or check that it is the table you meant")
+    scale = scale or patch
+    if patch != scale:
+        raise LUTError(f"{path}: patches are {patch}x{patch}, not scale {scale}")
     candidates = [
         (name, bits)
         for name, f in RECEPTIVE_FIELDS.items()

@@ -4,7 +4,8 @@ It changes how BasicSR's ``SRModel`` loads, saves and places networks, and nothi
 does:
 
 * weights are read through :mod:`hatast.utils.checkpoint` (``weights_only``, any wrapping, clear key errors);
-* networks and training states are written atomically, so a run killed mid-save resumes from the last good state;
+* networks, training states and validation images are written atomically, so a run killed mid-save resumes from
+  the last good state and leaves no truncated file under a final name;
 * ``DistributedDataParallel`` works on CPU (gloo), where BasicSR passes a CUDA device id;
 * ``test`` optionally runs tiled (``tile: {tile_size, tile_pad}`` in the options).
 """
@@ -12,7 +13,9 @@ does:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
+import basicsr.models.sr_model
 import torch
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
@@ -20,8 +23,13 @@ from basicsr.utils.dist_util import master_only
 from torch import Tensor, nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
-from ..utils.checkpoint import load_into, load_state_dict_preferring, save_atomic
+from ..utils.checkpoint import load_file, load_into, read_state_dict, save_atomic, select_entry
+from ..utils.image import imwrite_atomic
 from ..utils.tiling import tiled_forward
+
+# BasicSR's validation loop saves result images with basicsr.utils.imwrite (a plain cv2.imwrite); route it through
+# hatast's atomic writer so a killed test never leaves a truncated PNG under its final name.
+basicsr.models.sr_model.imwrite = imwrite_atomic
 
 
 class HatastSRModel(SRModel):
@@ -41,9 +49,21 @@ class HatastSRModel(SRModel):
             return DataParallel(net)
         return net
 
-    def load_network(self, net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = "params"):
-        """Load ``load_path`` into ``net``; ``param_key`` falls back to the other BasicSR key, then a bare dict."""
-        state, used = load_state_dict_preferring(load_path, param_key)
+    def load_network(self, net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = None):
+        """Load ``load_path`` into ``net`` by the one entry rule of :func:`~hatast.utils.checkpoint.select_entry`.
+
+        ``param_key`` is ``path:param_key_g`` (None when the options do not name one). BasicSR asks for
+        ``'params_ema'`` when it fills the EMA copy during training: that copy reads ``params_ema`` when the file has
+        it (a resumed run continues both), and otherwise the entry the network itself read. The log line names the
+        entry loaded.
+        """
+        if net is getattr(self, "net_g_ema", None):
+            obj = load_file(load_path)
+            has_ema = isinstance(obj, Mapping) and isinstance(obj.get("params_ema"), Mapping)
+            state, used = select_entry(obj, "params_ema" if has_ema else self.opt["path"].get("param_key_g"),
+                                       str(load_path))
+        else:
+            state, used = read_state_dict(load_path, param_key)
         get_root_logger().info(load_into(self.get_bare_model(net), state, strict, source=f"{load_path} [{used}]"))
 
     @master_only

@@ -4,8 +4,9 @@
   holds anything but tensors and plain containers is refused with a message that says so.
 * Checkpoints in any of the usual wrappings load: BasicSR's ``{'params_ema': ..., 'params': ...}``, either key
   alone, ``{'state_dict': ...}``, or a bare state dict; a ``module.`` prefix (DataParallel) is stripped.
-* Writing is atomic: a temporary file in the same folder, flushed to disk, then renamed over the target, so a
-  killed process leaves either the old file or the new one, never half of one.
+* One rule picks the entry of a wrapped file (:func:`select_entry`), for every command and option file.
+* Writing is atomic (:func:`hatast.utils.files.atomic_write`): a killed process leaves either the old file or the
+  new one, never half of one.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import collections
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+from .files import atomic_write, damage_report
 
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
 
@@ -32,71 +34,101 @@ torch.serialization.add_safe_globals([collections.Counter, collections.OrderedDi
 
 
 def load_file(path: str | os.PathLike) -> object:
-    """Read a ``.pth``/``.pt`` (weights only) or ``.safetensors`` file onto the CPU."""
+    """Read a ``.pth``/``.pt`` (weights only) or ``.safetensors`` file onto the CPU.
+
+    Every failure is a :class:`CheckpointError` that says which of these it is: no such file, an empty or truncated
+    file (an interrupted download), a file of another kind, or a pickle holding Python objects (refused because
+    unpickling them could run code from the file).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":
+    damage = damage_report(path)
+    if damage:
+        raise CheckpointError(f"checkpoint {path} {damage}")
+    if path.suffix.lower() == ".safetensors":
         try:
             from safetensors.torch import load_file as load_safetensors
         except ImportError as err:
             raise CheckpointError(f"{path}: reading .safetensors needs the 'safetensors' package") from err
-        return load_safetensors(str(path), device="cpu")
+        try:
+            return load_safetensors(str(path), device="cpu")
+        except Exception as err:  # noqa: BLE001  (safetensors raises its own error types)
+            raise CheckpointError(f"checkpoint {path} is not a readable safetensors file ({_first_line(err)})") \
+                from None
+    with open(path, "rb") as stream:
+        head = stream.read(2)
+    is_pickle = len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5  # PROTO opcode: a (legacy) pickle
+    if not is_pickle and head != b"PK":
+        raise CheckpointError(f"checkpoint {path} is not a PyTorch checkpoint (neither PyTorch's zip format nor a "
+                              "pickle: damaged, or another kind of file)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path} holds Python objects other than tensors and plain containers; hatast refuses to unpickle it "
-            f"because that could run code from the file (weights_only=True). Detail: {str(err).splitlines()[0]}"
-        ) from err
-    except (RuntimeError, EOFError, OSError) as err:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({err.__class__.__name__}: {err})") \
-            from err
+        if "Unsupported global" in str(err) or is_pickle:
+            raise CheckpointError(
+                f"{path} holds Python objects other than tensors and plain containers; hatast refuses to unpickle "
+                f"it because that could run code from the file (weights_only=True). Detail: {_unsupported(err)}"
+            ) from None
+        raise CheckpointError(f"checkpoint {path} is not a readable PyTorch checkpoint (damaged: "
+                              f"{_unsupported(err)})") from None
+    except Exception as err:  # noqa: BLE001  (torch reports damaged files with many exception types)
+        raise CheckpointError(f"checkpoint {path} is not a readable PyTorch checkpoint ({type(err).__name__}: "
+                              f"{_first_line(err)})") from None
 
 
-def unwrap_state_dict(obj: object, param_key: str | None = None, source: str = "checkpoint") -> dict[str, Tensor]:
-    """Pick the state dict out of a loaded checkpoint.
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else "no detail"
 
-    Args:
-        obj: what :func:`load_file` returned.
-        param_key: the wrapper key to use (e.g. ``'params_ema'``); None takes ``params_ema``, then ``params``,
-            ``state_dict``, ``model``, then the object itself.
+
+def _unsupported(err: BaseException) -> str:
+    """The 'Unsupported ...' line of torch's weights-only refusal."""
+    for line in str(err).splitlines():
+        if "Unsupported" in line:
+            return line.strip().removeprefix("WeightsUnpickler error: ")
+    return _first_line(err)
+
+
+def select_entry(obj: object, param_key: str | None = None,
+                 source: str = "checkpoint") -> tuple[dict[str, Tensor], str]:
+    """Pick the state dict out of a loaded checkpoint: **the one rule of which entry is used**.
+
+    * ``param_key`` given (``path:param_key_g`` in options, ``--param-key`` on the command line): that entry, and an
+      error naming the entries the file has when it lacks it;
+    * otherwise ``params_ema``, then ``params``, ``state_dict``, ``model``, then the file itself as a bare state dict.
+
+    Returns the state dict (a ``module.`` prefix stripped) and the entry used (``'<bare>'`` for a bare dict).
     """
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{source} holds a {type(obj).__name__}, not a state dict")
+    entry = "<bare>"
     if param_key is not None:
-        if param_key not in obj:
-            found = ", ".join(k for k in obj if isinstance(obj.get(k), Mapping)) or "none"
-            raise CheckpointError(f"{source} has no '{param_key}' entry (wrapper entries found: {found})")
-        obj = obj[param_key]
+        if not isinstance(obj.get(param_key), Mapping):
+            found = ", ".join(k for k in obj if isinstance(obj.get(k), Mapping)) or "none: it is a bare state dict"
+            raise CheckpointError(f"{source} has no '{param_key}' entry (entries found: {found})")
+        obj, entry = obj[param_key], param_key
     else:
         for key in WRAPPER_KEYS:
             if isinstance(obj.get(key), Mapping):
-                obj = obj[key]
+                obj, entry = obj[key], key
                 break
     state = {}
     for key, value in obj.items():
         if not isinstance(value, Tensor):
             raise CheckpointError(f"{source}: entry '{key}' is a {type(value).__name__}, not a tensor")
         state[key[len("module."):] if key.startswith("module.") else key] = value
-    return state
+    return state, entry
+
+
+def read_state_dict(path: str | os.PathLike, param_key: str | None = None) -> tuple[dict[str, Tensor], str]:
+    """Read ``path`` and return its state dict and the entry used (see :func:`select_entry`)."""
+    return select_entry(load_file(path), param_key, source=str(path))
 
 
 def load_state_dict(path: str | os.PathLike, param_key: str | None = None) -> dict[str, Tensor]:
-    """Read ``path`` and return its state dict (see :func:`unwrap_state_dict`)."""
-    return unwrap_state_dict(load_file(path), param_key, source=str(path))
-
-
-def load_state_dict_preferring(path: str | os.PathLike, param_key: str | None) -> tuple[dict[str, Tensor], str]:
-    """BasicSR's rule: use ``param_key`` if the file has it, else whichever wrapper it has, else the bare dict.
-
-    Returns the state dict and the entry used (``'<bare>'`` for an unwrapped file).
-    """
-    obj = load_file(path)
-    if isinstance(obj, Mapping) and param_key in obj:
-        return unwrap_state_dict(obj, param_key, str(path)), param_key
-    used = next((k for k in WRAPPER_KEYS if isinstance(obj, Mapping) and isinstance(obj.get(k), Mapping)), "<bare>")
-    return unwrap_state_dict(obj, None, str(path)), used
+    """Read ``path`` and return its state dict (see :func:`select_entry`)."""
+    return read_state_dict(path, param_key)[0]
 
 
 def load_weights(net: nn.Module, path: str | os.PathLike, param_key: str | None = None, strict: bool = True) -> str:
@@ -149,16 +181,6 @@ def _first(items: list[str], n: int = 3) -> str:
 
 
 def save_atomic(obj: object, path: str | os.PathLike) -> None:
-    """``torch.save`` to ``path`` so that readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` to ``path`` so that readers never see a partial file (see :func:`atomic_write`)."""
+    with atomic_write(path) as stream:
+        torch.save(obj, stream)

@@ -1,7 +1,20 @@
-"""Reading and writing user images for the command-line tools (datasets read through BasicSR's FileClient)."""
+"""Reading and writing user images: the one image I/O path of the command-line tools and of BasicSR's validation
+image saves (datasets read through BasicSR's FileClient).
+
+* Reading applies the EXIF orientation, so a phone photo is processed as it is displayed, not as its sensor stored it.
+* Pixels stay in their stored integer type and channel order (OpenCV's BGR) until a network needs floats, so a
+  look-up table never holds a float copy of an image.
+* Writing is atomic (temporary file, then rename) and converts float results to integers in strips of rows, so
+  writing holds the result plus one integer copy, not several float ones.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +23,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .files import atomic_path
+
+EXIF_ORIENTATION_TAG = 0x0112
+_STRIP_ROWS = 256
+_DAMAGE_WORDS = ("premature end", "corrupt", "incomplete", "truncat")
+
 
 class ImageError(ValueError):
     """An image that cannot be processed, with the file and the reason."""
@@ -17,25 +36,91 @@ class ImageError(ValueError):
 
 @dataclass
 class Image:
-    """An image as the networks see it, plus what is needed to write it back in its own format.
+    """An image as stored, plus what is needed to write results back in its format.
 
     Attributes:
-        rgb: ``[1, 3, H, W]`` float32 in [0, 1].
-        alpha: ``[1, 1, H, W]`` float32 in [0, 1], or None.
+        bgr: ``[H, W, 3]`` uint8 or uint16 in OpenCV's channel order (grey files are expanded to three channels).
+        alpha: ``[H, W]`` of the same type, or None.
         max_value: 255 for 8-bit files, 65535 for 16-bit ones.
     """
 
-    rgb: Tensor
-    alpha: Tensor | None
+    bgr: np.ndarray
+    alpha: np.ndarray | None
     max_value: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return self.bgr.shape[0], self.bgr.shape[1]
+
+    def tensor(self) -> Tensor:
+        """``[1, 3, H, W]`` float32 RGB in [0, 1], what networks read."""
+        rgb = torch.from_numpy(self.bgr[..., ::-1].copy()).permute(2, 0, 1)[None]
+        return rgb.float().div_(self.max_value)
+
+
+def apply_exif_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn ``[H, W, ...]`` pixels stored with EXIF ``orientation`` (1-8) into the displayed image."""
+    ops = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],                  # mirrored left-right
+        3: lambda a: a[::-1, ::-1],               # rotated 180
+        4: lambda a: a[::-1],                     # mirrored top-bottom
+        5: lambda a: a.swapaxes(0, 1),            # transposed
+        6: lambda a: np.rot90(a, -1),             # rotated 90 clockwise to display
+        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],  # transversed
+        8: lambda a: np.rot90(a, 1),              # rotated 90 counter-clockwise to display
+    }
+    return np.ascontiguousarray(ops.get(orientation, ops[1])(pixels))
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation tag of ``path`` (1 when absent or unreadable)."""
+    try:
+        from PIL import Image as PILImage
+
+        with PILImage.open(path) as img:
+            value = img.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001  (no EXIF reader for this format: stored as displayed)
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+@contextlib.contextmanager
+def _decoder_messages() -> Iterator[list[str]]:
+    """Collect what the C decoders (libpng, libjpeg, OpenCV's log) print on file descriptor 2 while decoding, so a
+    damaged file gives one error line that quotes them instead of stray lines around it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    messages: list[str] = []
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield messages
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            messages += [line.strip() for line in sink.read().decode(errors="replace").splitlines() if line.strip()]
 
 
 def read_image(path: str | Path) -> Image:
-    """Read an 8- or 16-bit grey, RGB or RGBA image. Grey becomes RGB; alpha is kept separately."""
+    """Read an 8- or 16-bit grey, RGB or RGBA image, turned as EXIF orientation says it is displayed."""
     path = Path(path)
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        encoded = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise ImageError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if not encoded.size:
+        raise ImageError(f"{path}: not a readable image (empty file)")
+    with _decoder_messages() as messages:
+        data = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
     if data is None:
-        raise ImageError(f"{path}: not a readable image")
+        detail = f" ({messages[-1][:160]})" if messages else ""
+        raise ImageError(f"{path}: not a readable image{detail}")
+    damage = [m for m in messages if any(word in m.lower() for word in _DAMAGE_WORDS)]
+    if damage:  # decoded, but only in part (a truncated JPEG comes back with its missing rows grey)
+        raise ImageError(f"{path}: damaged image, decoded only in part ({damage[0][:160]})")
     if data.dtype == np.uint8:
         max_value = 255
     elif data.dtype == np.uint16:
@@ -47,18 +132,55 @@ def read_image(path: str | Path) -> Image:
     channels = data.shape[2]
     if channels not in (1, 3, 4):
         raise ImageError(f"{path}: {channels} channels are not supported (grey, RGB or RGBA)")
-    pixels = torch.from_numpy(data.astype(np.float32) / max_value).permute(2, 0, 1)[None]
-    alpha = pixels[:, 3:4] if channels == 4 else None
-    rgb = pixels[:, :1].expand(-1, 3, -1, -1) if channels == 1 else pixels[:, [2, 1, 0]]  # BGR -> RGB
-    return Image(rgb.contiguous(), alpha, max_value)
+    data = apply_exif_orientation(data, exif_orientation(path))
+    alpha = np.ascontiguousarray(data[..., 3]) if channels == 4 else None
+    bgr = np.repeat(data, 3, axis=2) if channels == 1 else np.ascontiguousarray(data[..., :3])
+    return Image(bgr, alpha, max_value)
 
 
-def write_image(path: str | Path, rgb: Tensor, alpha: Tensor | None = None, max_value: int = 255) -> None:
-    """Write ``[1, 3, H, W]`` RGB (and ``[1, 1, H, W]`` alpha) in [0, 1] with ``max_value`` levels."""
+def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
+    """Bicubic upscaling of an alpha plane in its own integer type (models are trained on colour only)."""
+    h, w = alpha.shape
+    return cv2.resize(alpha, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
+
+
+def _to_integers(result: Tensor | np.ndarray, max_value: int) -> np.ndarray:
+    """``[1, 3, H, W]`` float RGB in [0, 1] -> ``[H, W, 3]`` BGR integers, converted a strip of rows at a time; an
+    integer ``[H, W, 3]`` BGR array passes through."""
+    if isinstance(result, np.ndarray):
+        return result
+    dtype = np.uint16 if max_value > 255 else np.uint8
+    _, _, h, w = result.shape
+    out = np.empty((h, w, 3), dtype)
+    for top in range(0, h, _STRIP_ROWS):
+        strip = result[0, [2, 1, 0], top:top + _STRIP_ROWS].float().clamp_(0, 1).mul_(max_value).round_()
+        out[top:top + _STRIP_ROWS] = strip.permute(1, 2, 0).cpu().numpy()
+    return out
+
+
+def write_image(path: str | Path, result: Tensor | np.ndarray, alpha: np.ndarray | None = None,
+                max_value: int = 255) -> None:
+    """Write a result atomically, in the format of ``path``'s extension.
+
+    Args:
+        result: ``[1, 3, H, W]`` float RGB in [0, 1] (a network's output), or ``[H, W, 3]`` BGR integers (a table's).
+        alpha: ``[H, W]`` integers of the output's type, or None.
+        max_value: 255 for 8-bit output, 65535 for 16-bit.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    planes = rgb[:, [2, 1, 0]] if alpha is None else torch.cat([rgb[:, [2, 1, 0]], alpha], 1)
-    data = (planes[0].permute(1, 2, 0).clamp(0, 1) * max_value).round().cpu().numpy()
-    data = data.astype(np.uint16 if max_value > 255 else np.uint8)
-    if not cv2.imwrite(str(path), data):
-        raise ImageError(f"{path}: could not write the image")
+    pixels = _to_integers(result, max_value)
+    if alpha is not None:
+        pixels = np.concatenate([pixels, alpha[..., None].astype(pixels.dtype)], axis=2)
+    try:
+        imwrite_atomic(pixels, path)
+    except OSError as err:
+        raise ImageError(f"{path}: could not write the image ({err.strerror or err})") from None
+
+
+def imwrite_atomic(img: np.ndarray, file_path: str | os.PathLike, params=None, auto_mkdir: bool = True) -> None:
+    """``basicsr.utils.imwrite``'s interface, written through :func:`atomic_path` (the encoder streams to the
+    temporary file, so no encoded copy is held in memory)."""
+    suffix = Path(file_path).suffix or ".png"
+    with atomic_path(file_path, suffix=suffix) as tmp:
+        if not cv2.imwrite(str(tmp), img, params or []):
+            raise OSError(f"{file_path}: could not encode the image as {suffix}")

@@ -7,15 +7,14 @@ Option files are BasicSR YAMLs. hatast reads them with three additions and one r
 * ``--force_yml a:b=value`` overrides nested keys; values are parsed as YAML (never ``eval``-ed, unlike BasicSR).
 * ``--auto_resume`` looks in this experiment's own ``training_states`` folder (BasicSR looks in ``./experiments``
   whatever the root), and ``torchrun``'s ``--local-rank`` is accepted as well as ``--local_rank``.
-* Everything is checked before any work starts: a missing dataset folder or checkpoint, a misspelt network option
-  or a scale that differs from the network's upscale stops the run with one line naming the file and the key.
+* Everything is checked before any work starts, against the schema of :mod:`hatast.options.schema` (types,
+  ranges, enums, unknown keys, for the file and for every ``--force_yml`` override), then against the file system
+  and the data (:mod:`hatast.data.checks`): each problem is one line naming the file and the key path.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
-import inspect
 import os
 import random
 import re
@@ -25,20 +24,27 @@ from pathlib import Path
 import torch
 import yaml
 from basicsr.utils.options import ordered_yaml
-from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY
 
-from .utils.checkpoint import check_fit, load_state_dict_preferring
+from ..data.checks import DATASET_CHECKS
+from ..utils.arguments import OneLineParser
+from ..utils.checkpoint import check_fit, read_state_dict
+from .schema import check_schema, did_you_mean
 
 DATA_ENV = "HATAST_DATA"
 _ENV_PATTERN = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
 class OptionsError(ValueError):
-    """An option file that cannot be run, with the file and key in the message."""
+    """An option file that cannot be run: one line per problem, each naming the file and the key."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
 
 
 def build_parser(is_train: bool) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="hatast-train" if is_train else "hatast-test",
         description=("Train" if is_train else "Test") + " a model from a BasicSR option file.")
     parser.add_argument("-opt", "--opt", required=True, help="path to the option YAML file")
@@ -53,6 +59,8 @@ def build_parser(is_train: bool) -> argparse.ArgumentParser:
                         help="override options, e.g. train:total_iter=1000")
     parser.add_argument("--data-root", default=None,
                         help=f"dataset root for options that use ${{{DATA_ENV}}} (default: the {DATA_ENV} variable)")
+    parser.add_argument("--check", action="store_true",
+                        help="check the option file and its data, print 'options OK' and stop (nothing is written)")
     return parser
 
 
@@ -92,8 +100,13 @@ def load_option_file(path: str | os.PathLike) -> OrderedDict:
     return opt
 
 
-def apply_overrides(opt: dict, entries: list[str]) -> None:
-    """Apply ``a:b:c=value`` overrides; the value is parsed as YAML. Creating new leaf keys is allowed."""
+def apply_overrides(opt: dict, entries: list[str]) -> dict[tuple[str, ...], str]:
+    """Apply ``a:b:c=value`` overrides; the value is parsed as YAML.
+
+    A new key may be created (it is then checked like any other, so a misspelt ``train:total_itr`` is refused).
+    Returns ``{key path: entry}`` so that problems can name the override that caused them.
+    """
+    applied = {}
     for entry in entries:
         if "=" not in entry:
             raise OptionsError(f"--force_yml {entry!r}: expected KEY:KEY=VALUE")
@@ -102,102 +115,97 @@ def apply_overrides(opt: dict, entries: list[str]) -> None:
         node = opt
         for key in parents:
             if not isinstance(node.get(key), dict):
-                raise OptionsError(f"--force_yml {entry!r}: '{key}' is not a section of the options")
+                raise OptionsError(f"--force_yml {entry!r}: '{key}' is not a section of the options"
+                                   f"{did_you_mean(key, node) if isinstance(node, dict) else ''}")
             node = node[key]
-        node[leaf] = yaml.safe_load(value)
-
-
-def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _registered(registry, name: str, what: str, where: str):
-    try:
-        return registry.get(name)
-    except KeyError:
-        raise OptionsError(f"{where}: unknown {what} '{name}'{_suggest(name, registry._obj_map)}") from None
+        try:
+            node[leaf] = yaml.load(value, Loader=ordered_yaml()[0])
+        except yaml.YAMLError:
+            raise OptionsError(f"--force_yml {entry!r}: the value is not valid YAML") from None
+        applied[tuple([*parents, leaf])] = entry
+    return applied
 
 
 def check_network_options(net_opt: dict, where: str) -> torch.nn.Module:
-    """Check a ``network_*`` section against its architecture and build it on the meta device (no memory, no
-    weights) so constructor errors surface here. Returns that meta-device network."""
-    if not isinstance(net_opt, dict) or "type" not in net_opt:
-        raise OptionsError(f"{where}: needs a 'type'")
-    arch = _registered(ARCH_REGISTRY, net_opt["type"], "architecture", f"{where}:type")
+    """Build a (schema-checked) ``network_*`` section on the meta device (no memory, no weights), so constructor
+    errors surface before any work starts. Returns that meta-device network."""
+    arch = ARCH_REGISTRY.get(net_opt["type"])
     kwargs = {k: v for k, v in net_opt.items() if k != "type"}
-    params = inspect.signature(arch).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        for key in kwargs:
-            if key not in params:
-                raise OptionsError(f"{where}: {net_opt['type']} has no option '{key}'{_suggest(key, params)}")
     try:
         with torch.device("meta"):
             return arch(**kwargs)
-    except (ValueError, TypeError) as err:
-        raise OptionsError(f"{where}: {err}") from None
+    except Exception as err:  # noqa: BLE001  (any constructor failure is an option problem)
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise OptionsError(f"{where}: {net_opt['type']} cannot be built with these options ({text})") from None
 
 
-def _check_path(path, where: str, kind: str = "folder") -> None:
+def _missing(path, where: str, kind: str = "folder") -> str | None:
+    """The problem with a path option that names no existing ``kind``, or None."""
     if path is None:
-        return
+        return None
     p = Path(os.path.expanduser(str(path)))
-    ok = p.is_dir() if kind == "folder" else p.is_file()
-    if not ok:
-        raise OptionsError(f"{where}: {kind} {p} does not exist")
+    return None if (p.is_dir() if kind == "folder" else p.is_file()) else f"{where}: {kind} {p} does not exist"
 
 
-def validate_options(opt: dict, is_train: bool, source: str) -> None:
-    """Check an option dict before any work starts; raise :class:`OptionsError` naming ``source`` and the key."""
-    for key in ("name", "model_type", "network_g", "datasets", "scale"):
-        if key not in opt:
-            raise OptionsError(f"{source}: missing top-level option '{key}'")
-    _registered(MODEL_REGISTRY, opt["model_type"], "model_type", f"{source}: model_type")
+def _render(problems, source: str, overrides: dict[tuple[str, ...], str]) -> list[str]:
+    lines = []
+    for problem in problems:
+        line = problem.render(source)
+        about = problem.origin or problem.path
+        for keys, entry in overrides.items():
+            if about[:len(keys)] == keys:
+                line += f" (set by --force_yml {entry})"
+                break
+        lines.append(line)
+    return lines
+
+
+def validate_options(opt: dict, is_train: bool, source: str, overrides: dict | None = None) -> None:
+    """Check an option dict before any work starts; raise :class:`OptionsError` with one line per problem, each
+    naming ``source`` and the key path. Values BasicSR would have meant (numbers written as ``5e-4``) are
+    converted in place."""
+    problems = check_schema(opt, is_train)
+    if problems:
+        raise OptionsError(*_render(problems, source, overrides or {}))
     scale = opt["scale"]
-    if not isinstance(scale, int) or scale < 1:
-        raise OptionsError(f"{source}: scale must be a positive integer, got {scale!r}")
     net = check_network_options(opt["network_g"], f"{source}: network_g")
     upscale = getattr(net, "upscale", None)
     if upscale is not None and upscale != scale:
         raise OptionsError(f"{source}: scale is {scale} but network_g upscales by {upscale} (network_g:upscale)")
 
-    datasets = opt["datasets"]
-    if not isinstance(datasets, dict) or not datasets:
-        raise OptionsError(f"{source}: datasets must list at least one dataset")
-    if is_train and "train" not in datasets:
-        raise OptionsError(f"{source}: datasets needs a 'train' entry for training")
-    for phase, dopt in datasets.items():
+    lines = []
+    for phase, dopt in opt["datasets"].items():
         where = f"{source}: datasets:{phase}"
-        if phase.split("_")[0] not in ("train", "val", "test"):
-            raise OptionsError(f"{where}: phase names must start with train, val or test")
-        if not isinstance(dopt, dict) or "type" not in dopt:
-            raise OptionsError(f"{where}: needs a 'type'")
-        _registered(DATASET_REGISTRY, dopt["type"], "dataset type", f"{where}:type")
-        for key in ("dataroot_gt", "dataroot_lq"):
-            _check_path(dopt.get(key), f"{where}:{key}")
-        _check_path(dopt.get("meta_info_file"), f"{where}:meta_info_file", "file")
-        if phase == "train":
-            for key in ("batch_size_per_gpu", "num_worker_per_gpu"):
-                if key not in dopt:
-                    raise OptionsError(f"{where}: missing '{key}'")
-
+        if phase.split("_")[0] == "train" and dopt.get("gt_size") and dopt["gt_size"] % scale:
+            lines.append(f"{where}:gt_size: {dopt['gt_size']} is not a multiple of the scale {scale}")
+        lines += [_missing(dopt.get(key), f"{where}:{key}") for key in ("dataroot_gt", "dataroot_lq")]
+        lines.append(_missing(dopt.get("meta_info_file"), f"{where}:meta_info_file", "file"))
     path = opt.get("path") or {}
-    for key, value in path.items():
-        if value is not None and (key.startswith("pretrain_network") or key == "resume_state"):
-            _check_path(value, f"{source}: path:{key}", "file")
+    lines += [_missing(value, f"{source}: path:{key}", "file") for key, value in path.items()
+              if key.startswith("pretrain_network") or key == "resume_state"]
+    train = opt.get("train") or {}
+    if is_train:
+        if not train.get("pixel_opt") and not train.get("perceptual_opt"):
+            lines.append(f"{source}: train: needs a loss (pixel_opt or perceptual_opt)")
+        if opt.get("val") is not None and "val_freq" not in opt["val"]:
+            lines.append(f"{source}: val: needs a val_freq when training (or remove the val section)")
+    lines = [line for line in lines if line]
+    if lines:
+        raise OptionsError(*lines)
     if path.get("pretrain_network_g") and not path.get("resume_state"):
         # Read the weights now so a checkpoint that does not fit fails before any work starts.
-        state, _ = load_state_dict_preferring(path["pretrain_network_g"], path.get("param_key_g", "params"))
+        state, _ = read_state_dict(path["pretrain_network_g"], path.get("param_key_g"))
         check_fit(net, state, path.get("strict_load_g", True), source=str(path["pretrain_network_g"]))
-    if is_train:
-        train = opt.get("train")
-        if not isinstance(train, dict) or "total_iter" not in train or "optim_g" not in train:
-            raise OptionsError(f"{source}: a 'train' section with total_iter and optim_g is required")
-        if opt.get("val") is not None and "val_freq" not in opt["val"]:
-            raise OptionsError(f"{source}: val needs a val_freq when training (or remove the val section)")
-    tile = opt.get("tile")
-    if tile is not None and (not isinstance(tile, dict) or int(tile.get("tile_size", 0)) <= 0):
-        raise OptionsError(f"{source}: tile needs a positive tile_size (and optionally tile_pad)")
+    for phase, dopt in opt["datasets"].items():
+        checker = DATASET_CHECKS.get(dopt["type"])
+        try:
+            problem = checker(dopt, scale, phase.split("_")[0]) if checker else None
+        except (OSError, ValueError) as err:  # an unreadable meta_info file, a folder that vanished
+            problem = f"the data could not be checked ({type(err).__name__}: {err})"
+        if problem:
+            lines.append(f"{source}: datasets:{phase}: {problem}")
+    if lines:
+        raise OptionsError(*lines)
 
 
 def read_options(args: argparse.Namespace, is_train: bool) -> OrderedDict:
@@ -205,10 +213,9 @@ def read_options(args: argparse.Namespace, is_train: bool) -> OrderedDict:
     if args.data_root:
         os.environ[DATA_ENV] = os.path.abspath(args.data_root)
     opt = load_option_file(args.opt)
-    if args.force_yml:
-        apply_overrides(opt, args.force_yml)
+    overrides = apply_overrides(opt, args.force_yml) if args.force_yml else {}
     opt = expand_env(opt)
-    validate_options(opt, is_train, str(args.opt))
+    validate_options(opt, is_train, str(args.opt), overrides)
     return opt
 
 
@@ -232,12 +239,18 @@ def finalize_options(opt: dict, args: argparse.Namespace, is_train: bool, root: 
         for key in ("dataroot_gt", "dataroot_lq"):
             if dopt.get(key) is not None:
                 dopt[key] = os.path.expanduser(dopt[key])
-    opt.setdefault("path", OrderedDict())
+    if opt.get("path") is None:
+        opt["path"] = OrderedDict()
+    # One rule for the checkpoint entry (utils.checkpoint.select_entry): None unless the options name one
+    # (BasicSR would otherwise ask for 'params' while `hatast upscale` reads 'params_ema').
+    opt["path"].setdefault("param_key_g", None)
     for key, value in list(opt["path"].items()):
         if value is not None and (key.startswith("pretrain_network") or key == "resume_state"):
             opt["path"][key] = os.path.expanduser(value)
-    if not is_train:
-        opt.setdefault("val", OrderedDict(save_img=True))
+    if not is_train and opt.get("val") is None:
+        opt["val"] = OrderedDict(save_img=True)
+    if opt.get("val") is None:
+        opt.pop("val", None)
     if "val" in opt:
         opt["val"].setdefault("suffix", None)
         opt["val"].setdefault("save_img", False)
@@ -246,7 +259,9 @@ def finalize_options(opt: dict, args: argparse.Namespace, is_train: bool, root: 
         opt["path"].update(experiments_root=exp, models=os.path.join(exp, "models"), log=exp,
                            training_states=os.path.join(exp, "training_states"),
                            visualization=os.path.join(exp, "visualization"))
-        logger = opt.setdefault("logger", OrderedDict())
+        if opt.get("logger") is None:
+            opt["logger"] = OrderedDict()
+        logger = opt["logger"]
         logger.setdefault("print_freq", 100)
         logger.setdefault("save_checkpoint_freq", 5000)
         if "debug" in opt["name"]:

@@ -1,0 +1,214 @@
+"""Dataset checks that run before training or testing, so bad data stops a run at once instead of giving wrong
+numbers at its end.
+
+BasicSR pairs HR and LR images by name and, at validation, crops the HR image to LR x scale; LR images of the wrong
+size (another scale's data, the HR copied twice) therefore give a PSNR without a word of warning. These checks read
+each image's header only (no decoding) and report the first problem as one line naming the file and the counts:
+
+* HR and LR sets pair one to one by name, exactly as BasicSR pairs them (``filename_tmpl``, ``meta_info_file``,
+  LMDB ``meta_info.txt``), and hold images only;
+* every LR image is the HR image's size divided by the scale (rounded down, as after a mod-crop);
+* training images are at least one training crop in size.
+
+Each checker returns the problem in words (prefixed by the option key it concerns), or None. ``DATASET_CHECKS`` maps
+a dataset ``type`` to its checker; a new dataset class adds its entry here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from .bicubic_dataset import IMAGE_EXTENSIONS
+
+_LMDB_LINE = re.compile(r"^(?P<name>\S+)\s+\((?P<h>\d+),\s*(?P<w>\d+)(?:,\s*\d+)?\)")
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(height, width) of an image as BasicSR will decode it (EXIF rotation included), from its header; None when
+    the file is not a readable image."""
+    try:
+        from PIL import Image as PILImage
+
+        with PILImage.open(path) as img:
+            width, height = img.size
+            orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
+    except Exception:  # noqa: BLE001  (PIL cannot read it: fall back to decoding)
+        import cv2
+        import numpy as np
+
+        try:
+            data = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        except (OSError, cv2.error):
+            return None
+        return None if data is None else (data.shape[0], data.shape[1])
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+
+
+def _files(folder: str) -> list[str]:
+    """The files BasicSR's ``scandir`` lists: every non-hidden file directly in ``folder``, sorted."""
+    return sorted(e.name for e in os.scandir(folder) if e.is_file() and not e.name.startswith("."))
+
+
+def _lmdb_sizes(folder: str) -> dict[str, tuple[int, int]] | str:
+    """``{key: (h, w)}`` from an LMDB's ``meta_info.txt``, or the problem in words."""
+    meta = Path(folder) / "meta_info.txt"
+    if not meta.is_file():
+        return f"LMDB {folder} has no meta_info.txt"
+    sizes = {}
+    for number, line in enumerate(meta.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _LMDB_LINE.match(line)
+        if not match:
+            return f"{meta} line {number} is not '<name> (h,w,c) <compression>'"
+        sizes[match["name"].split(".")[0]] = (int(match["h"]), int(match["w"]))
+    return sizes if sizes else f"LMDB {folder} lists no images in meta_info.txt"
+
+
+def _size_problem(lq_name: str, lq: tuple[int, int] | None, gt_name: str, gt: tuple[int, int] | None,
+                  scale: int) -> str | None:
+    if gt is None:
+        return f"dataroot_gt: {gt_name} is not a readable image"
+    if lq is None:
+        return f"dataroot_lq: {lq_name} is not a readable image"
+    expected = (gt[0] // scale, gt[1] // scale)
+    if lq == expected:
+        return None
+    message = (f"LR {lq_name} is {lq[1]}x{lq[0]} but HR {gt_name} is {gt[1]}x{gt[0]}: at scale {scale} the LR must "
+               f"be {expected[1]}x{expected[0]}")
+    ratio = gt[0] / lq[0] if lq[0] else 0
+    if ratio >= 1.5 and abs(ratio - round(ratio)) < 0.02 and round(ratio) != scale and gt[1] // round(ratio) in (
+            lq[1], lq[1] - 1, lq[1] + 1):
+        message += f" (these look like x{round(ratio)} data; the options say scale {scale})"
+    elif lq[0] > expected[0] or lq[1] > expected[1]:
+        message += " (the LR is too large for this scale)"
+    return message
+
+
+def _too_small(name: str, size: tuple[int, int] | None, need: int, key: str, total: int, count: int) -> str:
+    h, w = size if size else (0, 0)
+    return (f"{key}: {name} is {w}x{h}, smaller than the {need}x{need} training crop "
+            f"({count} of {total} images are too small)")
+
+
+def check_paired(dopt: dict, scale: int, phase: str) -> str | None:
+    """HR/LR pairs of a ``PairedImageDataset``: pairing, image files only, LR size = HR size // scale."""
+    gt_root, lq_root = str(dopt["dataroot_gt"]), str(dopt["dataroot_lq"])
+    tmpl = dopt.get("filename_tmpl", "{}")
+    backend = (dopt.get("io_backend") or {}).get("type", "disk")
+    if backend == "lmdb":
+        gt_sizes, lq_sizes = _lmdb_sizes(gt_root), _lmdb_sizes(lq_root)
+        for key, sizes in (("dataroot_gt", gt_sizes), ("dataroot_lq", lq_sizes)):
+            if isinstance(sizes, str):
+                return f"{key}: {sizes}"
+        if set(gt_sizes) != set(lq_sizes):
+            only = sorted(set(gt_sizes) ^ set(lq_sizes))[0]
+            side = "HR" if only in gt_sizes else "LR"
+            return (f"the LMDBs do not pair: {side} key '{only}' has no partner ({len(gt_sizes)} HR, "
+                    f"{len(lq_sizes)} LR keys)")
+        pairs = [(k, lq_sizes[k], k, gt_sizes[k]) for k in sorted(gt_sizes)]
+    else:
+        if dopt.get("meta_info_file"):
+            names = [line.strip().split(" ")[0] for line in Path(dopt["meta_info_file"]).read_text().splitlines()
+                     if line.strip()]
+            if not names:
+                return f"meta_info_file: {dopt['meta_info_file']} lists no images"
+            for name in names:
+                stem, ext = os.path.splitext(os.path.basename(name))
+                lq_name = f"{tmpl.format(stem)}{ext}"
+                for key, root, file in (("dataroot_gt", gt_root, name), ("dataroot_lq", lq_root, lq_name)):
+                    if not os.path.isfile(os.path.join(root, file)):
+                        return f"{key}: {file}, listed in meta_info_file, is not in {root}"
+            gt_names = names
+        else:
+            gt_names, lq_names = _files(gt_root), _files(lq_root)
+            if not gt_names and not lq_names:
+                return f"dataroot_gt {gt_root} and dataroot_lq {lq_root} are both empty"
+            for key, root, names in (("dataroot_gt", gt_root, gt_names), ("dataroot_lq", lq_root, lq_names)):
+                if not names:
+                    return f"{key}: {root} has no images"
+                strays = [n for n in names if os.path.splitext(n)[1].lower() not in IMAGE_EXTENSIONS]
+                if strays:
+                    return (f"{key}: {strays[0]} in {root} is not an image (BasicSR reads every file in the "
+                            f"folder; {len(strays)} such file(s))")
+            lq_set = set(lq_names)
+            for name in gt_names:
+                stem, ext = os.path.splitext(name)
+                lq_name = f"{tmpl.format(stem)}{ext}"
+                if lq_name not in lq_set:
+                    return (f"HR {name} has no LR partner {lq_name} in {lq_root} (filename_tmpl '{tmpl}'; "
+                            f"{len(gt_names)} HR, {len(lq_names)} LR images)")
+            if len(gt_names) != len(lq_names):
+                paired = {f"{tmpl.format(os.path.splitext(n)[0])}{os.path.splitext(n)[1]}" for n in gt_names}
+                extra = sorted(set(lq_names) - paired)[0]
+                return (f"LR {extra} in {lq_root} has no HR partner ({len(gt_names)} HR, {len(lq_names)} LR "
+                        "images)")
+        pairs = []
+        for name in gt_names:
+            stem, ext = os.path.splitext(os.path.basename(name))
+            lq_name = f"{tmpl.format(stem)}{ext}"
+            pairs.append((lq_name, image_size(os.path.join(lq_root, lq_name)), name,
+                          image_size(os.path.join(gt_root, name))))
+    wrong = [p for p in (_size_problem(*pair, scale) for pair in pairs) if p]
+    if wrong:
+        return f"{wrong[0]}; {len(wrong)} of {len(pairs)} pairs are wrong"
+    if phase == "train" and dopt.get("gt_size"):
+        need = int(dopt["gt_size"]) // scale
+        small = [(n, s) for n, s, *_ in pairs if min(s) < need]
+        if small:
+            return _too_small(small[0][0], small[0][1], need, "dataroot_lq", len(pairs), len(small))
+    return None
+
+
+def check_hr_only(dopt: dict, scale: int, phase: str) -> str | None:
+    """HR images of a ``BicubicDownsampleDataset``: present, images, and (training) at least one crop in size."""
+    root = str(dopt["dataroot_gt"])
+    if (dopt.get("io_backend") or {}).get("type") == "lmdb":
+        sizes = _lmdb_sizes(root)
+        if isinstance(sizes, str):
+            return f"dataroot_gt: {sizes}"
+        items = sorted(sizes.items())
+    else:
+        names = sorted(n for n in _files(root) if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS)
+        if not names:
+            return f"dataroot_gt: {root} has no images ({', '.join(IMAGE_EXTENSIONS)})"
+        items = [(n, image_size(os.path.join(root, n))) for n in names]
+    unreadable = [n for n, s in items if s is None]
+    if unreadable:
+        return f"dataroot_gt: {unreadable[0]} is not a readable image ({len(unreadable)} such file(s))"
+    need = int(dopt["gt_size"]) if phase == "train" and dopt.get("gt_size") else scale
+    small = [(n, s) for n, s in items if min(s) < need]
+    if small:
+        if phase == "train":
+            return _too_small(small[0][0], small[0][1], need, "dataroot_gt", len(items), len(small))
+        h, w = small[0][1]
+        return f"dataroot_gt: {small[0][0]} is {w}x{h}, smaller than the scale {scale}"
+    return None
+
+
+def check_lq_only(dopt: dict, scale: int, phase: str) -> str | None:
+    """LR images of a ``SingleImageDataset``: present and images."""
+    root = str(dopt["dataroot_lq"])
+    if (dopt.get("io_backend") or {}).get("type") == "lmdb":
+        sizes = _lmdb_sizes(root)
+        return f"dataroot_lq: {sizes}" if isinstance(sizes, str) else None
+    if dopt.get("meta_info_file"):
+        listed = [line for line in Path(dopt["meta_info_file"]).read_text().splitlines() if line.strip()]
+        return None if listed else f"meta_info_file: {dopt['meta_info_file']} lists no images"
+    names = _files(root)
+    if not names:
+        return f"dataroot_lq: {root} has no images"
+    strays = [n for n in names if os.path.splitext(n)[1].lower() not in IMAGE_EXTENSIONS]
+    if strays:
+        return f"dataroot_lq: {strays[0]} in {root} is not an image (BasicSR reads every file in the folder)"
+    return None
+
+
+DATASET_CHECKS: dict[str, Callable[[dict, int, str], str | None]] = {
+    "PairedImageDataset": check_paired,
+    "BicubicDownsampleDataset": check_hr_only,
+    "SingleImageDataset": check_lq_only,
+}
