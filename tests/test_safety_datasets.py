@@ -171,3 +171,19 @@ def test_lmdb_sets_whose_keys_do_not_pair(tmp_path, benchmark, capsys, monkeypat
     (lq / "meta_info.txt").write_text("a.png (12,12,3) 1\nb.png (8,8,3) 1\n")
     _test(tmp_path, bench, capsys, "LR b is 8x8 but HR b is 24x24: at scale 2 the LR must be 12x12",
           io_backend={"type": "lmdb"})
+
+
+@pytest.mark.parametrize("name", ["Set5", "Set14"])
+def test_the_standard_benchmarks_pass_and_other_scales_do_not(name):
+    """The checks accept the shipped MATLAB-bicubic LR at every scale and name the data's scale when it is wrong."""
+    from conftest import DATA, need
+
+    from hatast.data.checks import check_paired
+
+    root = need(DATA / "benchmark" / name, f"benchmark {name}")
+    for scale in (2, 3, 4):
+        dopt = {"dataroot_gt": str(root / "HR"), "dataroot_lq": str(root / "LR_bicubic" / f"X{scale}"),
+                "filename_tmpl": f"{{}}x{scale}", "io_backend": {"type": "disk"}}
+        assert check_paired(dopt, scale, "test") is None
+        other = 3 if scale == 2 else 2
+        assert f"(these look like x{scale} data; the options say scale {other})" in check_paired(dopt, other, "test")

@@ -32,6 +32,7 @@ from hatast.options import expand_env, load_option_file
 OPTION_FILES = sorted((REPO / "options").rglob("*.yml"))
 WRONG_VALUES = ["abc", -3, 0, 2.5, True, None, [], {}, "5e-4", [1, "x"], "{}{}", {"type": "L1loss"}]
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+                    database=None,
                     derandomize=True)
 
 
