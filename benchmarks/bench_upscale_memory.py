@@ -27,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from harness import REPO, _status_kib
+
 TABLE = REPO / "weights" / "srlut" / "SRLUT-S_SRx4.npz"
 
 
@@ -39,21 +40,14 @@ def make_photo(path: Path, size: int) -> None:
     cv2.imwrite(str(path), photo)
 
 
-def _kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def worker(image: str, out: str) -> None:
     """In the measured process: import the command, reset the high-water mark, run it, report the rise."""
     from hatast.cli.upscale import main as upscale
 
-    before = _kib("VmRSS")
+    before = _status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM
     code = upscale([image, "-w", str(TABLE), "-o", out])
-    print(f"{code} {(_kib('VmHWM') - before) / 1024:.1f}")
+    print(f"{code} {(_status_kib('VmHWM') - before) / 1024:.1f}")
 
 
 def run(checkout: Path, image: Path, out: Path, threads: int) -> tuple[float, float, float]:

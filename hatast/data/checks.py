@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from ..utils.image import image_header
 from .bicubic_dataset import IMAGE_EXTENSIONS
 
 _LMDB_LINE = re.compile(r"^(?P<name>\S+)\s+\((?P<h>\d+),\s*(?P<w>\d+)(?:,\s*\d+)?\)")
@@ -29,13 +30,8 @@ _LMDB_LINE = re.compile(r"^(?P<name>\S+)\s+\((?P<h>\d+),\s*(?P<w>\d+)(?:,\s*\d+)
 def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
     """(height, width) of an image as BasicSR will decode it (EXIF rotation included), from its header; None when
     the file is not a readable image."""
-    try:
-        from PIL import Image as PILImage
-
-        with PILImage.open(path) as img:
-            width, height = img.size
-            orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
-    except Exception:  # noqa: BLE001  (PIL cannot read it: fall back to decoding)
+    header = image_header(path)
+    if header is None:  # a format Pillow does not read: decode it
         import cv2
         import numpy as np
 
@@ -44,6 +40,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
         except (OSError, cv2.error):
             return None
         return None if data is None else (data.shape[0], data.shape[1])
+    height, width, orientation = header
     return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 

@@ -74,16 +74,24 @@ def apply_exif_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(ops.get(orientation, ops[1])(pixels))
 
 
-def exif_orientation(path: str | Path) -> int:
-    """The EXIF orientation tag of ``path`` (1 when absent or unreadable)."""
+def image_header(path: str | Path) -> tuple[int, int, int] | None:
+    """(height, width, EXIF orientation) as stored, from the file's header (no decoding); None when Pillow cannot
+    read it."""
     try:
         from PIL import Image as PILImage
 
         with PILImage.open(path) as img:
-            value = img.getexif().get(EXIF_ORIENTATION_TAG, 1)
-    except Exception:  # noqa: BLE001  (no EXIF reader for this format: stored as displayed)
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+            width, height = img.size
+            orientation = img.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001  (not an image Pillow knows)
+        return None
+    return height, width, orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation tag of ``path`` (1 when absent or unreadable)."""
+    header = image_header(path)
+    return header[2] if header else 1
 
 
 @contextlib.contextmanager
