@@ -30,7 +30,13 @@ from ..lut.inference import upscale as lut_upscale
 from ..lut.table import LUTError, LUTTable, load_table
 from ..utils.arguments import DeviceError, OneLineParser, non_negative_int, resolve_device
 from ..utils.checkpoint import CheckpointError, load_into, read_state_dict
-from ..utils.files import OutputError, check_output_folder, remove_stale_temporaries
+from ..utils.files import (
+    OutputError,
+    check_output_folder,
+    file_identities,
+    overwritten_input,
+    remove_stale_temporaries,
+)
 from ..utils.image import Image, ImageError, read_image, upscale_alpha, write_image
 from ..utils.tiling import TileError, is_out_of_memory, tiled_forward
 
@@ -139,23 +145,14 @@ def plan_outputs(files: list[Path], folder: Path, suffix: str, protected: list[P
         if len(group) > 1:
             raise OutputError(f"{group[0]} and {group[1]} would both be written to {folder / name}; upscale them "
                               "in separate runs or rename one")
-    identities = {}
-    for path in [*files, *protected]:
-        try:
-            stat = path.stat()
-            identities[(stat.st_dev, stat.st_ino)] = path
-        except OSError:
-            pass
+    identities = file_identities([*files, *protected])
     plan = []
     for path in files:
         out = folder / names[path]
-        try:
-            stat = out.stat()
-        except OSError:
-            stat = None
-        if stat is not None and (stat.st_dev, stat.st_ino) in identities:
-            raise OutputError(f"output {out} would overwrite the input {identities[(stat.st_dev, stat.st_ino)]}; "
-                              "hatast never writes onto its inputs (choose another -o folder or a --suffix)")
+        replaced = overwritten_input(out, identities)
+        if replaced is not None:
+            raise OutputError(f"output {out} would overwrite the input {replaced}; hatast never writes onto its "
+                              "inputs (choose another -o folder or a --suffix)")
         plan.append((path, out))
     return plan
 
@@ -183,9 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             alpha = None if image.alpha is None else upscale_alpha(image.alpha, upscaler.scale)
             write_image(out, result, alpha, image.max_value)
         except (ImageError, LUTError, TileError, OSError, RuntimeError, MemoryError) as err:
-            if isinstance(err, (RuntimeError, MemoryError)) and not isinstance(err, TileError) and not (
-                    is_out_of_memory(err)):
-                raise
+            if not isinstance(err, (ImageError, LUTError, TileError, OSError)) and not is_out_of_memory(err):
+                raise  # a bug, not a bad image: show it whole
             hint = " (try --tile 256)" if is_out_of_memory(err) and not args.tile else ""
             text = str(err) if str(err).startswith(str(path)) or str(err).startswith(str(out)) else f"{path}: {err}"
             print(f"skipped: {text}{hint}", file=sys.stderr)

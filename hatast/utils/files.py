@@ -86,12 +86,25 @@ def remove_stale_temporaries(folder: str | os.PathLike, names: Iterable[str] | N
     return removed
 
 
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """True when ``a`` and ``b`` name the same file (links and relative paths resolved); False if either is absent."""
+def file_identities(paths: Iterable[str | os.PathLike]) -> dict[tuple[int, int], Path]:
+    """``{(device, inode): path}`` of the existing files among ``paths``: what an output must not be."""
+    identities = {}
+    for path in map(Path, paths):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        identities[(stat.st_dev, stat.st_ino)] = path
+    return identities
+
+
+def overwritten_input(output: str | os.PathLike, identities: dict[tuple[int, int], Path]) -> Path | None:
+    """The input that writing ``output`` would replace (same file through any name or link), or None."""
     try:
-        return os.path.samefile(a, b)
+        stat = Path(output).stat()
     except OSError:
-        return Path(a).resolve() == Path(b).resolve()
+        return None
+    return identities.get((stat.st_dev, stat.st_ino))
 
 
 def check_output_folder(folder: str | os.PathLike, option: str = "output folder") -> Path:
@@ -120,10 +133,10 @@ def check_output_file(path: str | os.PathLike, inputs: Iterable[str | os.PathLik
                       option: str = "output") -> Path:
     """Refuse to write ``path`` when it is one of ``inputs``, a folder, or in a folder that cannot be written."""
     path = Path(path)
-    for item in inputs:
-        if same_file(path, item):
-            raise OutputError(f"{option} {path} is the input file {item}; hatast never writes onto its inputs "
-                              "(choose another output name)")
+    item = overwritten_input(path, file_identities(inputs))
+    if item is not None:
+        raise OutputError(f"{option} {path} is the input file {item}; hatast never writes onto its inputs "
+                          "(choose another output name)")
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder; give a file name")
     check_output_folder(path.parent if str(path.parent) else Path("."), option=f"{option} {path}: folder")
