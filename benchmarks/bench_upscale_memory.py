@@ -5,8 +5,9 @@ Case: the released S x4 table (``weights/srlut/SRLUT-S_SRx4.npz``) on an RGB pho
 (default 2000x2000, giving an 8000x8000 output of 183 MiB as 8-bit RGB). Each run is a fresh process that imports
 the command's module, then calls its ``main`` with the usual arguments. Two figures per run:
 
-* peak: the process's whole peak resident set (``ru_maxrss`` from ``wait4``), which includes what importing
-  PyTorch, BasicSR and numba maps (about 1.2-1.35 GiB with the CUDA build of PyTorch, whatever the image);
+* peak: the process's whole peak resident set (``ru_maxrss`` from ``wait4``), which includes what the imports map
+  (numpy, OpenCV and numba for the table path since it stopped importing PyTorch; before that PyTorch's CUDA
+  build, torchvision and BasicSR too, 0.8-1.1 GiB whatever the image);
 * command: the rise of the resident high-water mark (``VmHWM``, reset just before the call) over the resident size
   before the call: what the command itself holds (table, kernels, image, result, encoding). The same call on an
   8x8 image gives the part that does not depend on the image.

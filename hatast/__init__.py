@@ -1,14 +1,15 @@
 """hatast: HAT, HAT+AST, look-up-table SR and USRNet as a BasicSR plugin.
 
-Importing the package installs the torchvision shim BasicSR 1.4.2 needs, then registers hatast's architectures,
-models and datasets with BasicSR's registries.
+Importing the package is cheap: it adds the import hook BasicSR 1.4.2 needs with current torchvision
+(:mod:`hatast.compat`) and nothing else, so commands load only what they use (the look-up-table path of
+``hatast upscale`` never imports PyTorch or BasicSR). ``import hatast.models`` registers hatast's architectures,
+datasets and models with BasicSR's registries (``hatast.archs`` and ``hatast.data`` register their own part).
 """
 
 from .compat import install_torchvision_shim
 
 install_torchvision_shim()
 
-from . import archs, data, models  # noqa: E402,F401  (registration side effects)
 from .version import __version__  # noqa: E402
 
 __all__ = ["__version__"]

@@ -40,6 +40,7 @@ from basicsr.utils import (
 from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.options import dict2str
 
+from . import models  # noqa: F401  (registers hatast's architectures, datasets and models with BasicSR)
 from .options import OptionsError, build_parser, finalize_options, read_options
 from .utils.checkpoint import CheckpointError, load_file
 from .utils.files import remove_stale_temporaries, write_bytes_atomic

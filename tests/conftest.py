@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hatast  # noqa: F401  (shim + registries before anything imports basicsr)
+import hatast.models  # noqa: F401  (shim + registries before anything imports basicsr)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HATAST_SHARED", REPO.parent / "shared"))

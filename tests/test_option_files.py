@@ -12,7 +12,7 @@ import yaml
 from conftest import REPO, populate_datasets
 
 from hatast.lut import LUTTable, receptive_field
-from hatast.lut.simplex import levels
+from hatast.lut.lattice import levels
 from hatast.options import OptionsError, expand_env, load_option_file, validate_options
 
 INTERVAL = {"V": 0, "F": 4, "S": 4}

@@ -1,4 +1,5 @@
-"""Importing hatast fills BasicSR's registries without clashing with BasicSR or Real-ESRGAN."""
+"""``import hatast.models`` fills BasicSR's registries without clashing with BasicSR or Real-ESRGAN; ``import hatast``
+alone is cheap and only makes ``import basicsr`` work."""
 
 import importlib.util
 import subprocess
@@ -6,7 +7,7 @@ import sys
 
 import pytest
 
-import hatast  # noqa: F401  (before basicsr: installs the torchvision shim)
+import hatast.models  # noqa: F401  (before basicsr: the torchvision shim, then the registries)
 
 
 def test_registries_hold_hatast_names():
@@ -30,11 +31,30 @@ def test_shim_is_noop_when_module_exists(monkeypatch):
     assert sys.modules["torchvision.transforms.functional_tensor"] is fake
 
 
-def test_fresh_import_in_clean_process():
-    code = "import hatast, basicsr; from basicsr.utils.registry import ARCH_REGISTRY; print(ARCH_REGISTRY.get('HAT'))"
+def run_python(code: str) -> list[str]:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "hatast.archs.hat_arch.HAT" in out.stdout
+    return out.stdout.split()
+
+
+def test_fresh_import_in_clean_process():
+    code = ("import hatast.models, basicsr; from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY\n"
+            "print(ARCH_REGISTRY.get('HAT').__module__, DATASET_REGISTRY.get('BicubicDownsampleDataset').__module__)")
+    assert run_python(code) == ["hatast.archs.hat_arch", "hatast.data.bicubic_dataset"]
+
+
+def test_import_hatast_then_basicsr_works_and_registers_nothing():
+    """``import hatast`` installs only the import hook: BasicSR then imports with current torchvision."""
+    code = ("import sys, hatast; print('torch' in sys.modules)\n"
+            "import basicsr; from basicsr.utils.registry import ARCH_REGISTRY; print('HAT' in ARCH_REGISTRY)")
+    assert run_python(code) == ["False", "False"]
+
+
+def test_table_upscale_path_imports_neither_torch_nor_basicsr():
+    """The command module and the table API load without PyTorch (about 0.5 GiB resident) or BasicSR."""
+    code = ("import sys, hatast.cli.upscale, hatast.lut\n"
+            "print(*(name in sys.modules for name in ('torch', 'torchvision', 'basicsr')))")
+    assert run_python(code) == ["False", "False", "False"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("realesrgan") is None, reason="realesrgan is not installed")

@@ -26,7 +26,7 @@ from hatast.archs.srlut_arch import SRLUTNet
 from hatast.cli.lut import main as lut_command
 from hatast.cli.upscale import main as upscale
 from hatast.lut import LUTTable, receptive_field
-from hatast.lut.simplex import levels
+from hatast.lut.lattice import levels
 from hatast.options import expand_env, load_option_file
 
 OPTION_FILES = sorted((REPO / "options").rglob("*.yml"))

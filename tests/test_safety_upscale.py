@@ -247,3 +247,16 @@ def test_python_api_refuses_what_is_not_an_image(table):
         lut_upscale(load_table(table), [[1, 2], [3, 4]])
     with pytest.raises(LUTError, match="expected a LUTTable"):
         lut_upscale(str(table), np.zeros((4, 4), np.uint8))
+
+
+def test_the_table_path_runs_without_torch(tmp_path, photos, table):
+    """Bounded memory: a table upscale never imports PyTorch (about 0.5 GiB resident before any image) or BasicSR,
+    and gives the same pixels as the table API."""
+    code = ("import sys\nfrom hatast.cli.upscale import main\n"
+            f"code = main([{str(photos / 'pic.png')!r}, '-w', {str(table)!r}, '-o', {str(tmp_path / 'out')!r}])\n"
+            "print(code, *(name in sys.modules for name in ('torch', 'basicsr')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-3:] == ["0", "False", "False"]
+    expected = lut_upscale(load_table(table), cv2.imread(str(photos / "pic.png")))
+    assert np.array_equal(cv2.imread(str(tmp_path / "out" / "pic.png")), expected)

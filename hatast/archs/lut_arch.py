@@ -16,7 +16,8 @@ from torch import Tensor, nn
 from ..lut import cpu_kernel
 from ..lut.fields import ReceptiveField, receptive_field
 from ..lut.inference import upscale_batch
-from ..lut.simplex import levels, rotation_ensemble, to_intensity
+from ..lut.lattice import levels
+from ..lut.simplex import rotation_ensemble, to_intensity
 from ..lut.table import VALUE_SCALE, LUTTable, load_table
 
 

@@ -17,7 +17,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 
 from ..lut.fields import RECEPTIVE_FIELDS, receptive_field, reflect_indices
-from ..lut.simplex import levels
+from ..lut.lattice import levels
 from ..lut.table import VALUE_SCALE, LUTTable
 
 

@@ -19,17 +19,13 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
-from ..archs.detect import network_from_state_dict
-from ..data.bicubic_dataset import IMAGE_EXTENSIONS
 from ..lut.inference import upscale as lut_upscale
 from ..lut.table import LUTError, LUTTable, load_table
-from ..utils.arguments import DeviceError, OneLineParser, non_negative_int, resolve_device
-from ..utils.checkpoint import CheckpointError, load_into, read_state_dict
+from ..utils.arguments import OneLineParser, non_negative_int, resolve_device
 from ..utils.files import (
     OutputError,
     check_output_folder,
@@ -37,8 +33,11 @@ from ..utils.files import (
     overwritten_input,
     remove_stale_temporaries,
 )
-from ..utils.image import Image, ImageError, read_image, upscale_alpha, write_image
-from ..utils.tiling import TileError, is_out_of_memory, tiled_forward
+from ..utils.image import IMAGE_EXTENSIONS, Image, ImageError, read_image, upscale_alpha, write_image
+
+if TYPE_CHECKING:  # networks import torch when one is loaded: the table path runs without it (about 0.5 GiB less)
+    import torch
+    from torch import nn
 
 LUT_SUFFIXES = (".npz", ".npy")
 
@@ -57,9 +56,19 @@ def build_parser() -> OneLineParser:
                         help="networks: tile size in input pixels (0: whole image); tables always run whole images")
     parser.add_argument("--tile-pad", type=non_negative_int, default=32,
                         help="context around each tile (default: %(default)s)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA, MPS, then CPU), cpu, cuda, cuda:N or mps")
+    parser.add_argument("--device", default="auto",
+                        help="auto (networks: CUDA, MPS, then CPU; tables: the fused CPU kernel), cpu, cuda, cuda:N "
+                             "or mps")
     parser.add_argument("--suffix", default="", help="added to output file names before the extension")
     return parser
+
+
+class UpscaleError(RuntimeError):
+    """One image could not be upscaled (out of memory, a failed tile); the batch goes on."""
+
+
+def is_table(weights: str) -> bool:
+    return Path(weights).suffix.lower() in LUT_SUFFIXES
 
 
 @dataclass
@@ -72,30 +81,50 @@ class Upscaler:
     net: nn.Module | None = None
 
     @classmethod
-    def load(cls, weights: str, param_key: str | None, device: torch.device) -> Upscaler:
-        if Path(weights).suffix.lower() in LUT_SUFFIXES:
+    def load(cls, weights: str, param_key: str | None, device: torch.device | str) -> Upscaler:
+        if is_table(weights):
             table = load_table(weights)
             return cls(f"SR-LUT {table.kind} table x{table.scale} from {weights}", table.scale, table=table)
+        from ..archs.detect import network_from_state_dict
+        from ..utils.checkpoint import load_into, read_state_dict
+
         state, entry = read_state_dict(weights, param_key)
         net, config = network_from_state_dict(state)
         load_into(net, state, strict=True, source=weights)
         return cls(f"{config['type']} x{config['upscale']} from {weights} [{entry}]", int(config["upscale"]),
                    net=net.to(device).eval())
 
-    def __call__(self, image: Image, tile: int, tile_pad: int, device: torch.device):
-        """The upscaled colour: ``[H*s, W*s, 3]`` BGR integers (table) or ``[1, 3, H*s, W*s]`` float RGB (network)."""
+    def __call__(self, image: Image, tile: int, tile_pad: int, device: torch.device | str):
+        """The upscaled colour: ``[H*s, W*s, 3]`` BGR integers (table) or ``[1, 3, H*s, W*s]`` float RGB (network).
+
+        Raises :class:`UpscaleError` when this image cannot be done (memory, a tile), anything else for a bug.
+        """
         if self.table is not None:
             pixels = image.bgr
             if image.max_value > 255:  # tables read 8-bit values
                 pixels = (pixels / 257).round().astype(np.uint8)
-            out = lut_upscale(self.table, pixels, device=device)  # channels are independent: BGR in, BGR out
+            try:
+                out = lut_upscale(self.table, pixels, device=device)  # channels are independent: BGR in, BGR out
+            except MemoryError:
+                raise UpscaleError("out of memory") from None
             return out.astype(np.uint16) * 257 if image.max_value > 255 else out
-        with torch.inference_mode():
-            lq = image.tensor().to(device)
-            if tile:
-                multiple = int(getattr(self.net, "window_size", 1))
-                return tiled_forward(self.net, lq, self.scale, tile, tile_pad, multiple)
-            return self.net(lq)
+        import torch
+
+        from ..utils.tiling import TileError, is_out_of_memory, tiled_forward
+
+        try:
+            with torch.inference_mode():
+                lq = image.tensor().to(device)
+                if tile:
+                    multiple = int(getattr(self.net, "window_size", 1))
+                    return tiled_forward(self.net, lq, self.scale, tile, tile_pad, multiple)
+                return self.net(lq)
+        except TileError as err:
+            raise UpscaleError(str(err)) from None
+        except (RuntimeError, MemoryError) as err:
+            if not is_out_of_memory(err):
+                raise  # a bug, not a property of this image: show it whole
+            raise UpscaleError("out of memory" + ("" if tile else " (try --tile 256)")) from None
 
 
 def collect_inputs(items: list[str]) -> list[Path]:
@@ -160,13 +189,14 @@ def plan_outputs(files: list[Path], folder: Path, suffix: str, protected: list[P
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        device = resolve_device(args.device)
+        # a table's fused CPU kernel is the default for tables: choosing it needs no torch (nor a GPU's transfers)
+        device = "cpu" if args.device == "auto" and is_table(args.weights) else resolve_device(args.device)
         files = collect_inputs(args.inputs)
         folder = Path(args.output)
         plan = plan_outputs(files, folder, args.suffix, protected=[Path(args.weights)])
         upscaler = Upscaler.load(args.weights, args.param_key, device)
         check_output_folder(folder, option="-o")
-    except (CheckpointError, LUTError, ImageError, OutputError, DeviceError, ValueError) as err:
+    except ValueError as err:  # hatast's errors (checkpoint, table, image, output, device) are ValueErrors
         print(f"error: {err}", file=sys.stderr)
         return 2
     remove_stale_temporaries(folder, [out.name for _, out in plan])
@@ -179,12 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             result = upscaler(image, args.tile, args.tile_pad, device)
             alpha = None if image.alpha is None else upscale_alpha(image.alpha, upscaler.scale)
             write_image(out, result, alpha, image.max_value)
-        except (ImageError, LUTError, TileError, OSError, RuntimeError, MemoryError) as err:
-            if not isinstance(err, (ImageError, LUTError, TileError, OSError)) and not is_out_of_memory(err):
-                raise  # a bug, not a bad image: show it whole
-            hint = " (try --tile 256)" if is_out_of_memory(err) and not args.tile else ""
+        except (ImageError, LUTError, UpscaleError, OSError) as err:
             text = str(err) if str(err).startswith(str(path)) or str(err).startswith(str(out)) else f"{path}: {err}"
-            print(f"skipped: {text}{hint}", file=sys.stderr)
+            print(f"skipped: {text}", file=sys.stderr)
             failures += 1
             continue
         h, w = image.size

@@ -13,7 +13,7 @@ from basicsr.utils.matlab_functions import imresize
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from ..utils.image import IMAGE_EXTENSIONS
 
 
 def bicubic_downsample(img: np.ndarray, scale: int) -> np.ndarray:

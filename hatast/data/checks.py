@@ -21,8 +21,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from ..utils.image import image_header
-from .bicubic_dataset import IMAGE_EXTENSIONS
+from ..utils.image import IMAGE_EXTENSIONS, image_header
 
 _LMDB_LINE = re.compile(r"^(?P<name>\S+)\s+\((?P<h>\d+),\s*(?P<w>\d+)(?:,\s*\d+)?\)")
 

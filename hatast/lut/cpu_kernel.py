@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .fields import ReceptiveField, padding, reflect_indices, rotation_geometry
-from .simplex import AUTHORS_S_ORDER, ensemble_bound, index_strides, rounding_map
+from .lattice import AUTHORS_S_ORDER, ensemble_bound, index_strides, rounding_map
 
 try:
     import numba

@@ -10,12 +10,15 @@ Defined behaviour for awkward inputs (each has a test):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from . import cpu_kernel
-from .simplex import rotation_ensemble, to_image
 from .table import LUTError, LUTTable
+
+if TYPE_CHECKING:  # the fused CPU kernel needs numpy only; torch is imported for the torch backend
+    import torch
 
 BACKENDS = ("auto", "numba", "torch")
 
@@ -51,7 +54,7 @@ def upscale(
         backend: "numba" (fused CPU kernel), "torch" (vectorised, runs on ``device``), or "auto" (numba on CPU when
             installed, else torch).
         authors_order: reproduce the SR-LUT authors' output bit for bit, including their corner order for the
-            ordering ``f_c > f_d > f_a > f_b`` of the S model (see :data:`hatast.lut.simplex.AUTHORS_S_ORDER`).
+            ordering ``f_c > f_d > f_a > f_b`` of the S model (see :data:`hatast.lut.lattice.AUTHORS_S_ORDER`).
 
     Returns:
         ``[H*r, W*r]`` or ``[H*r, W*r, C]`` uint8, matching the input's layout.
@@ -62,13 +65,14 @@ def upscale(
         raise LUTError(f"expected a LUTTable (hatast.lut.load_table(path)), got {type(table).__name__}")
     grey = isinstance(image, np.ndarray) and image.ndim == 2
     image = check_image(image)
-    try:
-        on_cpu = torch.device(device).type == "cpu"
-    except (RuntimeError, TypeError, ValueError):
-        raise LUTError(f"device {device!r} is not a torch device") from None
+    on_cpu = _is_cpu(device)
     if backend == "numba" or (backend == "auto" and on_cpu and cpu_kernel.available()):
         out = cpu_kernel.upscale_int8(image, table.entries, table.field, table.scale, table.interval, authors_order)
     else:
+        import torch
+
+        from .simplex import rotation_ensemble, to_image
+
         entries = torch.from_numpy(table.entries).to(device)
         planes = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].to(device)
         total = rotation_ensemble(entries, planes, table.field, table.scale, table.interval, authors_order)
@@ -76,9 +80,22 @@ def upscale(
     return out[..., 0] if grey else out
 
 
+def _is_cpu(device: str | torch.device) -> bool:
+    if device == "cpu":  # the common case, answered without importing torch
+        return True
+    import torch
+
+    try:
+        return torch.device(device).type == "cpu"
+    except (RuntimeError, TypeError, ValueError):
+        raise LUTError(f"device {device!r} is not a torch device") from None
+
+
 def upscale_batch(table: LUTTable, x: torch.Tensor, authors_order: bool = False) -> torch.Tensor:
     """Table inference on a network-style batch: ``[B, C, H, W]`` in [0, 1] (rounded to 8-bit values) ->
     ``[B, C, H*r, W*r]`` float in [0, 1] on ``x``'s device (fused kernel on CPU, torch on other devices)."""
+    import torch
+
     images = (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     device = "cpu" if x.device.type == "cpu" else x.device
     out = np.stack([upscale(table, image, authors_order=authors_order, device=device) for image in images])

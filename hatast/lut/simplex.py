@@ -17,23 +17,7 @@ import torch
 from torch import Tensor
 
 from .fields import ReceptiveField, padding, reflect_indices, rotation_geometry
-
-AUTHORS_S_ORDER = (2, 0, 3, 1)
-"""Corner order the SR-LUT authors' 4-simplex code uses when the remainders satisfy ``f_c > f_d > f_a > f_b``
-(their branch tests ``f_c > f_d`` where it should test ``f_a > f_d``); the correct order there is ``(2, 3, 0, 1)``."""
-
-
-def levels(interval: int) -> int:
-    """Number of sampled levels per input pixel for a sampling interval of ``2**interval``."""
-    if not 0 <= interval <= 8:
-        raise ValueError(f"sampling interval must be 2**0 .. 2**8, got 2**{interval}")
-    return (256 >> interval) + 1
-
-
-def index_strides(n: int, interval: int) -> list[int]:
-    """Row stride of each input digit: the first input is the most significant."""
-    count = levels(interval)
-    return [count ** (n - 1 - j) for j in range(n)]
+from .lattice import AUTHORS_S_ORDER, ensemble_bound, index_strides, rounding_map
 
 
 def authors_defect_mask(remainders: Tensor) -> Tensor:
@@ -73,19 +57,6 @@ def simplex_interpolate(table: Tensor, values: Tensor, interval: int, authors_or
     if table.is_floating_point():
         return (weights.to(table.dtype)[..., None] * rows).sum(-2)
     return (weights.int()[..., None] * rows.int()).sum(-2, dtype=torch.int32)
-
-
-def rounding_map(interval: int, bound: int) -> np.ndarray:
-    """uint8 output for every ensemble sum ``s`` in ``[-bound, bound]`` (index ``s + bound``), computed with the
-    authors' float64 operations: ``round(clip(s / q / 255, 0, 1) * 255)``, rounding half to even like ``np.round``."""
-    sums = np.arange(-bound, bound + 1, dtype=np.float64)
-    return np.round(np.clip(sums / (1 << interval) / 255.0, 0, 1) * 255).astype(np.uint8)
-
-
-def ensemble_bound(interval: int, authors_order: bool) -> int:
-    """Largest ``|s|`` the four-rotation sum of an int8 table can reach (the authors' wrong corners can give weights
-    of both signs summing in absolute value up to ``3q``)."""
-    return 4 * 128 * (3 if authors_order else 1) * (1 << interval)
 
 
 def gather_neighbours(image: Tensor, field: ReceptiveField) -> list[Tensor]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..utils.files import atomic_write, damage_report
 from .fields import RECEPTIVE_FIELDS, ReceptiveField, receptive_field
-from .simplex import levels
+from .lattice import levels
 
 FORMAT_VERSION = 1
 VALUE_SCALE = 127

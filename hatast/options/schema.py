@@ -36,6 +36,8 @@ import torch
 from basicsr.models import lr_scheduler
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
+from .. import models  # noqa: F401  (registers hatast's architectures, datasets and models, which the schema reads)
+
 Path_ = tuple[str, ...]
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 

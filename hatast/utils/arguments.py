@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # imported when a device is resolved: commands that run on the CPU kernel never need torch
+    import torch
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -33,6 +35,8 @@ class DeviceError(ValueError):
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` (CUDA, then MPS, then CPU) or an explicit device that this machine actually has."""
+    import torch
+
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -17,14 +17,17 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-from torch import Tensor
 
 from .files import atomic_path
 
+if TYPE_CHECKING:  # torch is imported where a tensor is made: the table path never needs it
+    from torch import Tensor
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 EXIF_ORIENTATION_TAG = 0x0112
 _STRIP_ROWS = 256
 _DAMAGE_WORDS = ("premature end", "corrupt", "incomplete", "truncat")
@@ -55,6 +58,8 @@ class Image:
 
     def tensor(self) -> Tensor:
         """``[1, 3, H, W]`` float32 RGB in [0, 1], what networks read."""
+        import torch
+
         rgb = torch.from_numpy(self.bgr[..., ::-1].copy()).permute(2, 0, 1)[None]
         return rgb.float().div_(self.max_value)
 
