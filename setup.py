@@ -17,7 +17,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["hatast", "hatast.*"]),
-    package_data={"hatast": ["configs/*.yml"]},
+    package_data={"hatast": ["configs/*.yml", "eval/*.yml"]},
     install_requires=[
         "basicsr>=1.4.2",
         "torch",
@@ -31,6 +31,7 @@ setup(
         "numba",
         "Pillow",
         "safetensors",
+        "tqdm",
     ],
     extras_require={"test": ["pytest", "ruff", "hypothesis"]},
     entry_points={

@@ -8,12 +8,12 @@ ASSA adds a squared-ReLU attention map to the softmax one: ``w * SDPA(q, k, v, B
 * ``OCAB forward``: the whole block in inference;
 * ``OCAB forward+backward``: one training step's worth of the block (gradients of input and weights).
 
-Usage: ``python benchmarks/bench_assa.py [--rounds 3] [--runs 3] [--size 64]`` (see ``harness.py``).
+Usage: ``python benchmarks/bench_assa.py [--rounds 3] [--runs 3] [--size 64]`` (see ``hatast/eval/timing.py``).
 """
 
 from __future__ import annotations
 
-from harness import main, time_and_peak
+from hatast.eval.timing import compare, time_and_peak
 
 CASES = ["attention", "OCAB forward", "OCAB forward+backward"]
 
@@ -59,4 +59,4 @@ def worker(case: str, path: str, runs: int, size: int, threads: int) -> dict:
 
 
 if __name__ == "__main__":
-    main(__file__, "HAT-S OCAB (overlap 0.75), softmax vs ASSA", CASES, ("softmax", "assa"), worker)
+    compare(__file__, "HAT-S OCAB (overlap 0.75), softmax vs ASSA", CASES, ("softmax", "assa"), worker)

@@ -22,7 +22,7 @@ return large blocks at once, a setting that slows allocation and so is not used 
 
 from __future__ import annotations
 
-from harness import main, time_and_peak
+from hatast.eval.timing import compare, time_and_peak
 
 CASES = ["attention W-MSA", "attention SW-MSA", "attention OCA", "module W-MSA", "module SW-MSA", "module OCAB",
          "network HAT-S x4 (attention only)", "network HAT-S x4"]
@@ -112,5 +112,5 @@ def worker(case: str, impl: str, runs: int, size: int, threads: int) -> dict:
 
 
 if __name__ == "__main__":
-    main(__file__, "HAT-S attention, reference vs fused", CASES, ("reference", "fused"), worker,
-         no_memory=("network HAT-S x4 (attention only)",))
+    compare(__file__, "HAT-S attention, reference vs fused", CASES, ("reference", "fused"), worker,
+            no_memory=("network HAT-S x4 (attention only)",))

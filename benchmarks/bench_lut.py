@@ -6,25 +6,33 @@ pad, gather the corners, weight, rotate back), which is what the authors' per-pi
 both produce identical pixels (checked before timing). Tables come from freshly initialised nets, so the figures do
 not depend on a trained model being present. Table sizes are printed first.
 
-Usage: ``python benchmarks/bench_lut.py [--rounds 3] [--runs 5] [--threads 2]`` (see ``harness.py``).
+Usage: ``python benchmarks/bench_lut.py [--rounds 3] [--runs 5] [--threads 2]`` (see ``hatast/eval/timing.py``).
 """
 
 from __future__ import annotations
 
-from harness import main, time_and_peak
+from hatast.eval.timing import compare, time_and_peak
 
 CASES = ["V x4", "F x4", "S x4"]
 INTERVAL = {"V": 0, "F": 4, "S": 4}
 SIZE = (180, 320)  # LR height, width
 
 
-def make_table(kind: str):
+def make_table(kind: str, scale: int = 4):
+    """A table from a freshly initialised net, or the table file ``$HATAST_LUT_TABLE`` names (how
+    ``scripts/release_srlut.py`` times the released tables with this same measurement)."""
+    import os
+
+    if os.environ.get("HATAST_LUT_TABLE"):
+        from hatast.lut import load_table
+
+        return load_table(os.environ["HATAST_LUT_TABLE"])
     import torch
 
     from hatast.archs.srlut_arch import SRLUTNet
 
     torch.manual_seed(0)
-    return SRLUTNet(kind, 4).to_table(INTERVAL[kind])
+    return SRLUTNet(kind, scale).to_table(INTERVAL[kind])
 
 
 def test_image():
@@ -68,7 +76,8 @@ def worker(case: str, path: str, runs: int, size: int, threads: int) -> dict:
     from hatast.lut import upscale
 
     numba.set_num_threads(threads)
-    table, image = make_table(case[0]), test_image()
+    kind, scale = case.split(" x")
+    table, image = make_table(kind, int(scale)), test_image()
     if path == "numpy":
         def call():
             return numpy_upscale(table, image)
@@ -84,10 +93,9 @@ if __name__ == "__main__":
     import sys
 
     if "--worker" not in sys.argv:
-        sys.path.insert(0, str(__import__("harness").REPO))
         for kind in "VFS":
             t = make_table(kind)
             print(f"{kind} x4 table: {t.entries.shape[0]} rows x {t.entries.shape[1]} int8 = "
                   f"{t.nbytes / 1024:.1f} KiB (interval 2^{t.interval})")
-    main(__file__, "SR-LUT x4 inference with rotation ensemble, RGB", CASES, ("numpy", "fused"), worker,
-         input_label=f"{SIZE[1]}x{SIZE[0]} -> {SIZE[1] * 4}x{SIZE[0] * 4}")
+    compare(__file__, "SR-LUT x4 inference with rotation ensemble, RGB", CASES, ("numpy", "fused"), worker,
+            input_label=f"{SIZE[1]}x{SIZE[0]} -> {SIZE[1] * 4}x{SIZE[0] * 4}")

@@ -7,12 +7,13 @@ kernels ("table") or the vectorised torch path that autograd differentiates ("ta
 fallback without numba and the GPU path). Crops come from a photograph so that interpolation weights have the
 zeros and ties of real images.
 
-Usage: ``python benchmarks/bench_lut_training.py [--rounds 3] [--runs 5] [--threads 2]`` (see ``harness.py``).
+Usage: ``python benchmarks/bench_lut_training.py [--rounds 3] [--runs 5] [--threads 2]``
+(see ``hatast/eval/timing.py``).
 """
 
 from __future__ import annotations
 
-from harness import main, time_and_peak
+from hatast.eval.timing import compare, time_and_peak
 
 CASES = ["S x4", "F x4", "V x4", "S x4, table on the torch path"]
 INTERVAL = {"V": 0, "F": 4, "S": 4}
@@ -73,5 +74,5 @@ def worker(case: str, path: str, runs: int, size: int, threads: int) -> dict:
 
 
 if __name__ == "__main__":
-    main(__file__, "SR-LUT training iteration (forward, backward, Adam), batch 16", CASES, ("net", "table"), worker,
-         input_label=f"{CROP}x{CROP} -> {CROP * SCALE}x{CROP * SCALE}")
+    compare(__file__, "SR-LUT training iteration (forward, backward, Adam), batch 16", CASES, ("net", "table"), worker,
+            input_label=f"{CROP}x{CROP} -> {CROP * SCALE}x{CROP * SCALE}")

@@ -28,8 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import REPO, _status_kib
+from hatast.eval.timing import status_kib
 
+REPO = Path(__file__).resolve().parents[1]
 TABLE = REPO / "weights" / "srlut" / "SRLUT-S_SRx4.npz"
 
 
@@ -45,10 +46,10 @@ def worker(image: str, out: str) -> None:
     """In the measured process: import the command, reset the high-water mark, run it, report the rise."""
     from hatast.cli.upscale import main as upscale
 
-    before = _status_kib("VmRSS")
+    before = status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM
     code = upscale([image, "-w", str(TABLE), "-o", out])
-    print(f"{code} {(_status_kib('VmHWM') - before) / 1024:.1f}")
+    print(f"{code} {(status_kib('VmHWM') - before) / 1024:.1f}")
 
 
 def run(checkout: Path, image: Path, out: Path, threads: int) -> tuple[float, float, float]:

@@ -10,9 +10,9 @@ Rows (x4, all from scratch, the same data, iterations, batch, patch and schedule
 The networks keep HAT-S's proportions (channel-attention compress/squeeze 24, 6 heads, MLP ratio 2, two HABs per
 group) at a size a CPU can train: 48 channels, 2 groups, window 8. ASSA starts at the AST paper's even mixing
 (``w = 0.5``). Each row trains with ``hatast train`` (data: ``<data>/train/BSDS400``, HR only, LR by bicubic
-downsampling) and is tested with ``hatast test`` on ``<data>/benchmark/{Set5,Set14}``; finished rows are skipped on a
-rerun, and an interrupted row resumes from its last checkpoint. Writes ``ablation.md`` (table) and ``crops.png``
-(HR | bicubic | each x4 model on one Set14 crop) into ``--out``.
+downsampling) and is evaluated by ``hatast bench``'s runner on ``<data>/benchmark/{Set5,Set14}``; finished rows are
+skipped on a rerun, and an interrupted row resumes from its last checkpoint. Writes ``ablation.md`` (table) and
+``crops.png`` (HR | bicubic | each x4 model on one Set14 crop) into ``--out``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,16 +74,9 @@ def network(row: Row) -> dict:
                 ocab_ffn=row.ffn)
 
 
-def benchmark(data: Path, name: str, scale: int) -> dict:
-    return {"name": name, "type": "PairedImageDataset", "dataroot_gt": str(data / "benchmark" / name / "HR"),
-            "dataroot_lq": str(data / "benchmark" / name / "LR_bicubic" / f"X{scale}"),
-            "filename_tmpl": f"{{}}x{scale}", "io_backend": {"type": "disk"}}
-
-
-def option_files(row: Row, args) -> tuple[dict, dict]:
-    metrics = {m: {"type": f"calculate_{m}", "crop_border": row.scale, "test_y_channel": True}
-               for m in ("psnr", "ssim")}
-    train = {
+def option_files(row: Row, args) -> dict:
+    """The training option file of one row (evaluation runs through ``hatast.eval``, not an option file)."""
+    return {
         "name": row.name, "model_type": "HATModel", "scale": row.scale, "num_gpu": "auto",
         "manual_seed": row.seed,
         "datasets": {"train": {
@@ -103,32 +95,6 @@ def option_files(row: Row, args) -> tuple[dict, dict]:
         "logger": {"print_freq": min(50, args.iters), "save_checkpoint_freq": max(args.iters // 4, 1),
                    "use_tb_logger": False},
     }
-    test = {
-        "name": row.name, "model_type": "HATModel", "scale": row.scale, "num_gpu": "auto", "manual_seed": 0,
-        "datasets": {"test_1": benchmark(args.data, "Set5", row.scale),
-                     "test_2": benchmark(args.data, "Set14", row.scale)},
-        "network_g": network(row),
-        "path": {"pretrain_network_g": f"experiments/{row.name}/models/net_g_latest.pth",
-                 "param_key_g": "params_ema", "strict_load_g": True},
-        "val": {"save_img": True, "suffix": None, "metrics": metrics},
-    }
-    return train, test
-
-
-def complexity(row: Row) -> tuple[int, float]:
-    """Parameters, and multiply-accumulates (G) of one 64x64 LR forward (matmuls and convolutions)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    import hatast  # noqa: F401
-    from hatast.archs.hat_ast_arch import HATAST
-
-    net = HATAST(**{k: v for k, v in network(row).items() if k != "type"}).eval()
-    net.set_attention_impl("reference")  # explicit matmuls, which the counter understands
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        net(torch.rand(1, 3, 64, 64))
-    return sum(p.numel() for p in net.parameters()), counter.get_total_flops() / 2e9
 
 
 def run(cmd: list[str], cwd: Path, log: Path) -> float:
@@ -140,26 +106,39 @@ def run(cmd: list[str], cwd: Path, log: Path) -> float:
     return time.time() - start
 
 
+def evaluated_model(row: Row, args):
+    """The trained row as a benchmark-runner method (the checkpoint's params_ema, by the one entry rule)."""
+    from hatast.eval.runner import weights_method
+
+    return weights_method(args.out / "experiments" / row.name / "models" / "net_g_latest.pth", "cpu")
+
+
 def run_row(row: Row, args) -> dict:
     out = args.out
     result_file = out / "rows" / f"{row.name}.json"
     if result_file.exists():
         return json.loads(result_file.read_text())
-    train_opt, test_opt = option_files(row, args)
+    train_opt = option_files(row, args)
     opt_dir = out / "options"
     opt_dir.mkdir(parents=True, exist_ok=True)
     (opt_dir / f"{row.name}_train.yml").write_text(yaml.safe_dump(train_opt, sort_keys=False))
-    (opt_dir / f"{row.name}_test.yml").write_text(yaml.safe_dump(test_opt, sort_keys=False))
     hatast = [sys.executable, "-m", "hatast.cli.main"]
     log = out / "logs" / f"{row.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"[{time.strftime('%H:%M:%S')}] training {row.label} x{row.scale} seed {row.seed} ({row.name})", flush=True)
     train_seconds = run(hatast + ["train", "-opt", str(opt_dir / f"{row.name}_train.yml"), "--auto_resume"], out,
                         log)
-    run(hatast + ["test", "-opt", str(opt_dir / f"{row.name}_test.yml")], out, log)
-    metrics = json.loads((out / "results" / row.name / "metrics.json").read_text())
+    from hatast.eval.runner import evaluate
+    from hatast.eval.sets import find_pairs
+
+    method = evaluated_model(row, args)
+    metrics = {}
+    for bench in ("Set5", "Set14"):  # hatast bench's runner: BasicSR's metrics, Y, border = scale, EMA weights
+        done = evaluate(method, bench, find_pairs(args.data / "benchmark", bench, row.scale), row.scale,
+                        out / "bench" / row.name, progress=False)
+        metrics[bench] = {"psnr": done.mean("psnr"), "ssim": done.mean("ssim")}
     iter_times = [float(t) for t in re.findall(r"time \(data\): ([\d.]+)", log.read_text())]
-    params, macs = complexity(row)
+    params, macs = method.parameters, method.macs / 1e9
     # BasicSR's logged iteration time; for runs too short to log one, the training process's wall time per iteration
     sec_per_iter = statistics.median(iter_times) if iter_times else train_seconds / args.iters
     result = {"row": row.__dict__, "name": row.name, "metrics": metrics, "params": params, "gmacs_64": macs,
@@ -217,9 +196,9 @@ def noise_summary(results: list[dict]) -> list[str]:
 
 def write_figure(results: list[dict], args) -> Path | None:
     """One Set14 crop: HR | bicubic | every x4 seed-0 model, with the crop's PSNR (Y) under each panel."""
-    import hatast  # noqa: F401, I001  (first: installs the torchvision shim before basicsr loads)
-    from basicsr.metrics import calculate_psnr
-    from basicsr.utils.matlab_functions import imresize
+    from hatast.eval.baselines import interpolate
+    from hatast.eval.figure import side_by_side
+    from hatast.utils.image import read_image
 
     bench, image, (top, left), side = CROP
     hr_path = args.data / "benchmark" / bench / "HR" / f"{image}.png"
@@ -229,25 +208,15 @@ def write_figure(results: list[dict], args) -> Path | None:
     hr = cv2.imread(str(hr_path))
     lr = cv2.imread(str(lr_path))
     hr = hr[: lr.shape[0] * 4, : lr.shape[1] * 4]
-    bicubic = (np.clip(imresize(lr.astype(np.float32) / 255, 4), 0, 1) * 255).round().astype(np.uint8)
-    panels = [("HR", hr), ("bicubic", bicubic)]
+    bicubic = interpolate(lr, 4)
+    panels = [("bicubic", bicubic)]
     for r in results:
         row = r["row"]
         if row["scale"] == 4 and row["seed"] == 0:
-            saved = args.out / "results" / r["name"] / "visualization" / bench / f"{image}x4_{r['name']}.png"
-            panels.append((row["label"], cv2.imread(str(saved))))
-    tiles = []
-    for label, img in panels:
-        crop = img[top:top + side, left:left + side]
-        reference = hr[top:top + side, left:left + side]
-        psnr = "" if label == "HR" else f"{calculate_psnr(crop, reference, 0, test_y_channel=True):.2f} dB"
-        tile = cv2.resize(crop, (side * 2, side * 2), interpolation=cv2.INTER_NEAREST)
-        tile = cv2.copyMakeBorder(tile, 0, 34, 2, 2, cv2.BORDER_CONSTANT, value=(255, 255, 255))
-        cv2.putText(tile, label, (4, side * 2 + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(tile, psnr, (4, side * 2 + 29), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
-        tiles.append(tile)
+            method = evaluated_model(Row(**row), args)
+            panels.append((row["label"], method.run(read_image(lr_path))))
     path = args.out / "crops.png"
-    cv2.imwrite(str(path), np.hstack(tiles))
+    cv2.imwrite(str(path), side_by_side(hr, panels, (top, left, side, side)))
     return path
 
 

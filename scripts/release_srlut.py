@@ -2,7 +2,7 @@
 
 For each model (default: V/F/S x4, S x2, S x3) this runs the two CPU-recipe stages through the training entry
 point (``options/train/SRLUT-<K>_SRx<s>_CPU_net.yml``, then ``..._CPU_table.yml``; both resume with
-``--auto_resume``), evaluates the table after each stage on Set5 and Set14 through the test entry point, times the
+``--auto_resume``), evaluates the table after each stage on Set5 and Set14 with the benchmark runner, times the
 fused kernel on an RGB 320x180 photograph, and writes ``<out>/SRLUT-<K>_SRx<s>.npz`` and a model card
 ``<out>/SRLUT-<K>_SRx<s>.md``. Finished stages are kept, so rerunning the command continues where it stopped;
 ``--cards-only`` re-times the released tables and rewrites the cards (timings taken while other models train are
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,10 +25,14 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-# Published x4 PSNR (Y) on Set5 / Set14 (SR-LUT paper, Table 2), for the card's comparison.
-PUBLISHED = {("V", 4): (29.22, 26.65), ("F", 4): (29.77, 26.99), ("S", 4): (29.82, 27.01)}
+
+def published_pair(kind: str, scale: int) -> tuple[float, float] | None:
+    """Published Set5 / Set14 PSNR (Y) of SR-LUT-<kind> x<scale>, from the package's published figures."""
+    from hatast.eval.published import published
+
+    row = published(f"SR-LUT-{kind}", scale)
+    return (row.psnr["Set5"], row.psnr["Set14"]) if row and {"Set5", "Set14"} <= set(row.psnr) else None
 
 
 def run(cmd: list[str], log: Path) -> None:
@@ -38,40 +42,34 @@ def run(cmd: list[str], log: Path) -> None:
         raise SystemExit(f"{' '.join(cmd)} failed with exit code {code}; see {log}")
 
 
-def evaluate(table: Path, name: str, scale: int, data: Path, log: Path) -> dict:
-    """Set5/Set14 PSNR/SSIM of a table through ``hatast test`` (BasicSR's metrics, Y, border = scale)."""
-    def dataset(bench: str) -> dict:
-        return {"name": bench, "type": "PairedImageDataset", "dataroot_gt": str(data / "benchmark" / bench / "HR"),
-                "dataroot_lq": str(data / "benchmark" / bench / "LR_bicubic" / f"X{scale}"),
-                "filename_tmpl": f"{{}}x{scale}", "io_backend": {"type": "disk"}}
+def score_table(table: Path, name: str, scale: int, data: Path, log: Path) -> dict:
+    """Set5/Set14 PSNR/SSIM of a table through the benchmark runner (``hatast bench``'s: BasicSR's metrics, Y,
+    border = scale)."""
+    from hatast.eval.runner import evaluate, weights_method
+    from hatast.eval.sets import find_pairs
 
-    opt = {"name": name, "model_type": "SRLUTModel", "scale": scale, "num_gpu": 0,
-           "datasets": {"test_1": dataset("Set5"), "test_2": dataset("Set14")},
-           "network_g": {"type": "LUTNet", "lut_path": str(table)}, "path": {},
-           "val": {"save_img": False, "metrics": {
-               m: {"type": f"calculate_{m}", "crop_border": scale, "test_y_channel": True} for m in ("psnr", "ssim")}}}
-    opt_file = log.parent / f"{name}.yml"
-    opt_file.write_text(yaml.safe_dump(opt, sort_keys=False))
-    run([sys.executable, "-m", "hatast.cli.main", "test", "-opt", str(opt_file)], log)
-    return json.loads((REPO / "results" / name / "metrics.json").read_text())
+    method = weights_method(table, "cpu")
+    scores = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for bench in ("Set5", "Set14"):
+            result = evaluate(method, bench, find_pairs(data / "benchmark", bench, scale), scale, Path(scratch),
+                         progress=False)
+            scores[bench] = {"psnr": result.mean("psnr"), "ssim": result.mean("ssim")}
+    with open(log, "a") as f:
+        f.write(f"{name}: {json.dumps(scores)}\n")
+    return scores
 
 
-def kernel_ms(table: Path, runs: int = 9) -> float:
-    """Median time of the fused kernel, x``scale`` with the rotation ensemble, on an RGB 320x180 photograph."""
-    import cv2
-    import skimage.data
-
-    from hatast.lut import load_table, upscale
+def kernel_ms(table: Path, runs: int = 3, rounds: int = 3) -> float:
+    """Median time of the fused kernel, x``scale`` with the rotation ensemble, on an RGB 320x180 photograph:
+    ``benchmarks/bench_lut.py``'s measurement (the package's one timer: a fresh process per round, 2 threads)
+    of this table file."""
+    from hatast.eval.timing import median_ms
+    from hatast.lut import load_table
 
     lut = load_table(table)
-    image = cv2.resize(skimage.data.astronaut(), (320, 180), interpolation=cv2.INTER_AREA)
-    upscale(lut, image)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        upscale(lut, image)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return median_ms(REPO / "benchmarks" / "bench_lut.py", f"{lut.kind} x{lut.scale}", "fused", rounds, runs,
+                     threads=2, env={"HATAST_LUT_TABLE": str(table)})
 
 
 def stage_recipe(option_file: Path) -> dict:
@@ -101,7 +99,7 @@ def release(kind: str, scale: int, args) -> dict:
         run([sys.executable, "-m", "hatast.cli.main", "train", "-opt", str(option_file), "--auto_resume",
              "--data-root", str(args.data)], log)
         minutes = (time.time() - start) / 60
-        results[stage] = {"metrics": evaluate(table, f"{stem}_{stage}_eval", scale, args.data, log),
+        results[stage] = {"metrics": score_table(table, f"{stem}_{stage}_eval", scale, args.data, log),
                           "minutes": minutes, **stage_recipe(option_file)}
         from hatast.utils.files import write_bytes_atomic
 
@@ -116,15 +114,16 @@ def release(kind: str, scale: int, args) -> dict:
     lut = load_table(args.out / f"{stem}.npz")
     ms = kernel_ms(args.out / f"{stem}.npz")
     write_card(kind, scale, lut, results, ms, args)
-    print(summary_row(kind, scale, results, ms), flush=True)
+    print(summary_row(kind, scale, results), flush=True)
     return results
 
 
+# Speed is in each card; the README quotes it once, from benchmarks/bench_lut.py (the same measurement).
 SUMMARY_HEADER = ("| model | after stage 1 (net): Set5 / Set14 | after stage 2 (table) = released | stage 2 adds | "
-                  "published | minutes (net + table) | ms, 320x180 RGB |\n|---|---|---|---|---|---|---|")
+                  "published | minutes (net + table) |\n|---|---|---|---|---|---|")
 
 
-def summary_row(kind: str, scale: int, results: dict, ms: float) -> str:
+def summary_row(kind: str, scale: int, results: dict) -> str:
     """One markdown row of the release summary (PSNR in dB)."""
     net, table = results["net"]["metrics"], results["table"]["metrics"]
 
@@ -132,18 +131,25 @@ def summary_row(kind: str, scale: int, results: dict, ms: float) -> str:
         return " / ".join(f"{v:.2f}" for v in values)
 
     gain = [table[s]["psnr"] - net[s]["psnr"] for s in ("Set5", "Set14")]
-    published = pair(PUBLISHED[kind, scale]) if (kind, scale) in PUBLISHED else "-"
+    known = published_pair(kind, scale)
+    published = pair(known) if known else "-"
     return (f"| {kind} x{scale} | {pair(net[s]['psnr'] for s in ('Set5', 'Set14'))} | "
             f"{pair(table[s]['psnr'] for s in ('Set5', 'Set14'))} | {' / '.join(f'{g:+.2f}' for g in gain)} | "
-            f"{published} | {results['net']['minutes']:.0f} + {results['table']['minutes']:.0f} | {ms:.1f} |")
+            f"{published} | {results['net']['minutes']:.0f} + {results['table']['minutes']:.0f} |")
 
 
 def write_card(kind: str, scale: int, lut, results: dict, ms: float, args) -> None:
-    from bicubic_psnr import bicubic_scores
+    from hatast.eval.runner import baseline_method, evaluate
+    from hatast.eval.sets import find_pairs
 
     stem = f"SRLUT-{kind}_SRx{scale}"
     net, table = results["net"], results["table"]
-    bicubic = {s: bicubic_scores(args.data / "benchmark" / s, scale)[:2] for s in ("Set5", "Set14")}
+    bicubic = {}
+    with tempfile.TemporaryDirectory() as scratch:  # the per-image CSVs are not release material
+        for name in ("Set5", "Set14"):
+            done = evaluate(baseline_method("bicubic", scale), name, find_pairs(args.data / "benchmark", name, scale),
+                            scale, Path(scratch), progress=False)
+            bicubic[name] = done.mean("psnr"), done.mean("ssim")
 
     def scores(stage: dict) -> str:
         m = stage["metrics"]
@@ -163,21 +169,22 @@ def write_card(kind: str, scale: int, lut, results: dict, ms: float, args) -> No
         f"{table['crop']}x{table['crop']} LR crops, Adam {table['lr']:g} on the entries "
         f"(`options/train/{stem}_CPU_table.yml`), {table['minutes']:.0f} min.",
         f"- Speed: {ms:.1f} ms median for RGB 320x180 -> {320 * scale}x{180 * scale} with the rotation ensemble "
-        "(fused CPU kernel, 2 threads).",
+        "(fused CPU kernel, 2 threads; `benchmarks/bench_lut.py`'s measurement of this file: median of 3 processes x "
+        "3 runs; the spread between such runs on the 2-core development machine is about 30%).",
         "",
-        "PSNR (dB) / SSIM on Y, border = scale, BasicSR's metrics, measured by `hatast test`:",
+        "PSNR (dB) / SSIM on Y, border = scale, BasicSR's metrics, measured by `hatast bench`'s runner:",
         "",
         "| | Set5 | Set14 |",
         "|---|---|---|",
         f"| after stage 1 (net transferred to the table) | {scores(net)} |",
         f"| after stage 2 (table fine-tuned) = this file | {scores(table)} |",
     ]
-    if (kind, scale) in PUBLISHED:
-        p5, p14 = PUBLISHED[kind, scale]
+    if published_pair(kind, scale):
+        p5, p14 = published_pair(kind, scale)
         m = table["metrics"]
         lines += [f"| published (DIV2K, 200k iterations) | {p5:.2f} | {p14:.2f} |",
                   f"| gap to published | {m['Set5']['psnr'] - p5:+.2f} | {m['Set14']['psnr'] - p14:+.2f} |"]
-    lines.append("| bicubic (`benchmarks/bicubic_psnr.py`, same metric) | "
+    lines.append("| bicubic (MATLAB imresize, `hatast bench`'s baseline, same metric) | "
                  + " | ".join(f"{p:.2f} / {q:.4f}" for p, q in bicubic.values()) + " |")
     lines += ["", f"Produced by `python scripts/release_srlut.py --data <root> --models {kind}{scale}`.", ""]
     (args.out / f"{stem}.md").write_text("\n".join(lines))

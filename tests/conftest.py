@@ -84,7 +84,7 @@ def populate_datasets(opt: dict, count: int = 2) -> None:
     ``filename_tmpl``. Lets shipped option files validate with their data checks on."""
     import cv2
 
-    from hatast.data.bicubic_dataset import bicubic_downsample
+    from hatast.data.degradations import bicubic_downsample
 
     scale = int(opt["scale"])
     photo = sample_image("astronaut")
@@ -100,7 +100,7 @@ def populate_datasets(opt: dict, count: int = 2) -> None:
             if gt:
                 cv2.imwrite(str(Path(gt) / f"img{i}.png"), hr)
             if lq:
-                lr = (bicubic_downsample(hr.astype(np.float32) / 255, scale) * 255).round().astype(np.uint8)
+                lr = bicubic_downsample(hr, scale)
                 name = dopt.get("filename_tmpl", "{}").format(f"img{i}") if gt else f"img{i}"
                 cv2.imwrite(str(Path(lq) / f"{name}.png"), lr)
 
@@ -110,16 +110,14 @@ def image_folders(tmp_path: Path) -> dict[str, Path]:
     """A tiny training folder (HR only) and a validation pair folder (HR + x2 LR)."""
     import cv2
 
-    from hatast.data.bicubic_dataset import bicubic_downsample
+    from hatast.data.degradations import bicubic_downsample
 
     train = write_image_folder(tmp_path / "train_hr", crops=6, size=48)
     val_hr = write_image_folder(tmp_path / "val_hr", crops=2, size=24, start=10)
     val_lr = tmp_path / "val_lr"
     val_lr.mkdir()
     for p in sorted(val_hr.iterdir()):
-        hr = cv2.imread(str(p)).astype(np.float32) / 255
-        lr = bicubic_downsample(hr, 2)
-        cv2.imwrite(str(val_lr / p.name), (lr * 255).round().astype(np.uint8))
+        cv2.imwrite(str(val_lr / p.name), bicubic_downsample(cv2.imread(str(p)), 2))
     return {"train": train, "val_hr": val_hr, "val_lr": val_lr}
 
 

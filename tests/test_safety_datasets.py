@@ -15,11 +15,11 @@ from conftest import TINY_HAT, file_hashes, single_error_line, write_image_folde
 
 from hatast import engine
 from hatast.archs.hat_arch import HAT
-from hatast.data.bicubic_dataset import bicubic_downsample
+from hatast.data.degradations import bicubic_downsample
 
 
 def _lr(hr: np.ndarray, scale: int) -> np.ndarray:
-    return (bicubic_downsample(hr.astype(np.float32) / 255, scale) * 255).round().astype(np.uint8)
+    return bicubic_downsample(hr, scale)
 
 
 @pytest.fixture

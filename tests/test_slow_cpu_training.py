@@ -20,4 +20,4 @@ def test_tiny_hat_cpu_recipe_beats_bicubic_on_set5(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     psnr = [float(v) for v in re.findall(r"# psnr: ([\d.]+)", out.stderr + out.stdout)]
     assert len(psnr) >= 4
-    assert psnr[-1] > 29.0  # bicubic: 28.43 dB (benchmarks/bicubic_psnr.py)
+    assert psnr[-1] > 29.0  # bicubic: 28.43 dB (hatast bench)

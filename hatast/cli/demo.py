@@ -26,8 +26,6 @@ SCALE = 4
 TINY_HAT = dict(type="HAT", upscale=SCALE, in_chans=3, img_size=64, window_size=8, compress_ratio=3,
                 squeeze_factor=16, conv_scale=0.01, overlap_ratio=0.5, img_range=1.0, depths=[2, 2], embed_dim=48,
                 num_heads=[4, 4], mlp_ratio=2.0, upsampler="pixelshuffle", resi_connection="1conv")
-METRICS = {"psnr": {"type": "calculate_psnr", "crop_border": SCALE, "test_y_channel": True},
-           "ssim": {"type": "calculate_ssim", "crop_border": SCALE, "test_y_channel": True}}
 
 
 def sample_folder() -> Path:
@@ -42,7 +40,7 @@ def sample_folder() -> Path:
 
 def prepare_data(workdir: Path) -> dict[str, Path]:
     """Copy the sample photos as PNG: training HR images, and validation HR/LR pairs (MATLAB bicubic x4)."""
-    from ..data.bicubic_dataset import bicubic_downsample
+    from ..data.degradations import bicubic_downsample
     from ..utils.image import imwrite_atomic
 
     src = sample_folder()
@@ -55,13 +53,13 @@ def prepare_data(workdir: Path) -> dict[str, Path]:
         img = cv2.imread(str(src / name), cv2.IMREAD_COLOR)
         h, w = img.shape[:2]
         img = img[: h - h % SCALE, : w - w % SCALE]
-        lr = bicubic_downsample(img.astype(np.float32) / 255, SCALE)
         imwrite_atomic(img, val_hr / (Path(name).stem + ".png"))
-        imwrite_atomic((lr * 255).round().astype(np.uint8), val_lr / (Path(name).stem + ".png"))
+        imwrite_atomic(bicubic_downsample(img, SCALE), val_lr / (Path(name).stem + ".png"))
     return {"train": train, "val_hr": val_hr, "val_lr": val_lr}
 
 
 def write_options(workdir: Path, data: dict[str, Path], iters: int) -> tuple[Path, Path]:
+    from ..eval.metrics import option_metrics
     from ..utils.files import write_bytes_atomic
 
     val = {"name": "skimage_val", "type": "PairedImageDataset", "dataroot_gt": str(data["val_hr"]),
@@ -90,7 +88,7 @@ def write_options(workdir: Path, data: dict[str, Path], iters: int) -> tuple[Pat
         "name": "demo_HAT-tiny_SRx4", "model_type": "HATModel", "scale": SCALE, "num_gpu": "auto", "manual_seed": 0,
         "datasets": {"test_1": val}, "network_g": TINY_HAT,
         "path": {"pretrain_network_g": str(weights), "param_key_g": "params_ema", "strict_load_g": True},
-        "val": {"save_img": True, "suffix": None, "metrics": METRICS},
+        "val": {"save_img": True, "suffix": None, "metrics": option_metrics(SCALE)},
     }
     paths = workdir / "demo_train.yml", workdir / "demo_test.yml"
     for path, opt in zip(paths, (train_opt, test_opt)):
@@ -100,17 +98,12 @@ def write_options(workdir: Path, data: dict[str, Path], iters: int) -> tuple[Pat
 
 def bicubic_scores(data: dict[str, Path]) -> tuple[float, float]:
     """PSNR/SSIM (Y, crop 4, BasicSR's metrics) of MATLAB-bicubic upsampling of the validation LR images."""
-    from basicsr.metrics import calculate_psnr, calculate_ssim
-    from basicsr.utils.matlab_functions import imresize
+    from ..eval.baselines import interpolate
+    from ..eval.metrics import score
 
-    psnr, ssim = [], []
-    for hr_path in sorted(data["val_hr"].iterdir()):
-        hr = cv2.imread(str(hr_path))
-        lr = cv2.imread(str(data["val_lr"] / hr_path.name)).astype(np.float32) / 255
-        up = (np.clip(imresize(lr, SCALE), 0, 1) * 255).round().astype(np.uint8)
-        psnr.append(calculate_psnr(up, hr, SCALE, test_y_channel=True))
-        ssim.append(calculate_ssim(up, hr, SCALE, test_y_channel=True))
-    return float(np.mean(psnr)), float(np.mean(ssim))
+    scores = [score(interpolate(cv2.imread(str(data["val_lr"] / p.name)), SCALE), cv2.imread(str(p)), SCALE)
+              for p in sorted(data["val_hr"].iterdir())]
+    return float(np.mean([s["psnr"] for s in scores])), float(np.mean([s["ssim"] for s in scores]))
 
 
 def main(argv: list[str] | None = None) -> int:

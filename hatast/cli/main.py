@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 USAGE = """usage: hatast COMMAND [ARGS]
@@ -12,10 +13,18 @@ commands:
   upscale   upscale images with a checkpoint   (hatast upscale -w weights.pth image.png ...)
   convert-ast  HAT checkpoint -> HAT+AST checkpoint starting from the same function
   lut       SR-LUT tables: 'lut transfer' (net -> table file), 'lut info' (what a table file holds)
+  bench     PSNR/SSIM, size and speed on the benchmark sets, next to bicubic and the published figures
+  prepare   'prepare benchmark' (HR folder -> standard LR set), 'prepare train' (sub-images, LMDB)
+  figure    side-by-side crops (HR | bicubic | each model) with PSNR, for READMEs and papers
   demo      train a tiny HAT on sample images shipped with scikit-image, then test it
 
 'hatast COMMAND --help' describes each command.
 """
+
+
+COMMANDS = {"upscale": "upscale", "convert-ast": "convert_ast", "lut": "lut", "bench": "bench", "prepare": "prepare",
+            "figure": "figure", "demo": "demo"}
+"""Command -> module of ``hatast.cli`` whose ``main(argv) -> int`` runs it (train and test go to the engine)."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,22 +37,9 @@ def main(argv: list[str] | None = None) -> None:
         from ..engine import run_cli, test, train
 
         sys.exit(run_cli(train if command == "train" else test, rest))
-    if command == "upscale":
-        from .upscale import main as upscale
-
-        sys.exit(upscale(rest))
-    if command == "convert-ast":
-        from .convert_ast import main as convert_ast
-
-        sys.exit(convert_ast(rest))
-    if command == "lut":
-        from .lut import main as lut
-
-        sys.exit(lut(rest))
-    if command == "demo":
-        from .demo import main as demo
-
-        sys.exit(demo(rest))
+    if command in COMMANDS:  # each command's module is imported only when it runs (a table upscale loads no torch)
+        module = importlib.import_module(f"{__package__}.{COMMANDS[command]}")
+        sys.exit(module.main(rest))
     print(f"hatast: unknown command '{command}'\n\n{USAGE}", file=sys.stderr)
     sys.exit(2)
 

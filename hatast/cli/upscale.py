@@ -17,14 +17,10 @@ from __future__ import annotations
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ..lut.inference import upscale as lut_upscale
-from ..lut.table import LUTError, LUTTable, load_table
+from ..inference import UpscaleError, Upscaler, is_table
+from ..lut.table import LUTError
 from ..utils.arguments import OneLineParser, non_negative_int, resolve_device
 from ..utils.files import (
     OutputError,
@@ -33,13 +29,7 @@ from ..utils.files import (
     overwritten_input,
     remove_stale_temporaries,
 )
-from ..utils.image import IMAGE_EXTENSIONS, Image, ImageError, read_image, upscale_alpha, write_image
-
-if TYPE_CHECKING:  # networks import torch when one is loaded: the table path runs without it (about 0.5 GiB less)
-    import torch
-    from torch import nn
-
-LUT_SUFFIXES = (".npz", ".npy")
+from ..utils.image import IMAGE_EXTENSIONS, ImageError, read_image, upscale_alpha, write_image
 
 
 def build_parser() -> OneLineParser:
@@ -61,70 +51,6 @@ def build_parser() -> OneLineParser:
                              "or mps")
     parser.add_argument("--suffix", default="", help="added to output file names before the extension")
     return parser
-
-
-class UpscaleError(RuntimeError):
-    """One image could not be upscaled (out of memory, a failed tile); the batch goes on."""
-
-
-def is_table(weights: str) -> bool:
-    return Path(weights).suffix.lower() in LUT_SUFFIXES
-
-
-@dataclass
-class Upscaler:
-    """A table or a network, ready to upscale :class:`Image` objects."""
-
-    label: str
-    scale: int
-    table: LUTTable | None = None
-    net: nn.Module | None = None
-
-    @classmethod
-    def load(cls, weights: str, param_key: str | None, device: torch.device | str) -> Upscaler:
-        if is_table(weights):
-            table = load_table(weights)
-            return cls(f"SR-LUT {table.kind} table x{table.scale} from {weights}", table.scale, table=table)
-        from ..archs.detect import network_from_state_dict
-        from ..utils.checkpoint import load_into, read_state_dict
-
-        state, entry = read_state_dict(weights, param_key)
-        net, config = network_from_state_dict(state)
-        load_into(net, state, strict=True, source=weights)
-        return cls(f"{config['type']} x{config['upscale']} from {weights} [{entry}]", int(config["upscale"]),
-                   net=net.to(device).eval())
-
-    def __call__(self, image: Image, tile: int, tile_pad: int, device: torch.device | str):
-        """The upscaled colour: ``[H*s, W*s, 3]`` BGR integers (table) or ``[1, 3, H*s, W*s]`` float RGB (network).
-
-        Raises :class:`UpscaleError` when this image cannot be done (memory, a tile), anything else for a bug.
-        """
-        if self.table is not None:
-            pixels = image.bgr
-            if image.max_value > 255:  # tables read 8-bit values
-                pixels = (pixels / 257).round().astype(np.uint8)
-            try:
-                out = lut_upscale(self.table, pixels, device=device)  # channels are independent: BGR in, BGR out
-            except MemoryError:
-                raise UpscaleError("out of memory") from None
-            return out.astype(np.uint16) * 257 if image.max_value > 255 else out
-        import torch
-
-        from ..utils.tiling import TileError, is_out_of_memory, tiled_forward
-
-        try:
-            with torch.inference_mode():
-                lq = image.tensor().to(device)
-                if tile:
-                    multiple = int(getattr(self.net, "window_size", 1))
-                    return tiled_forward(self.net, lq, self.scale, tile, tile_pad, multiple)
-                return self.net(lq)
-        except TileError as err:
-            raise UpscaleError(str(err)) from None
-        except (RuntimeError, MemoryError) as err:
-            if not is_out_of_memory(err):
-                raise  # a bug, not a property of this image: show it whole
-            raise UpscaleError("out of memory" + ("" if tile else " (try --tile 256)")) from None
 
 
 def collect_inputs(items: list[str]) -> list[Path]:

@@ -1,4 +1,4 @@
-"""HR-only image folders (or LMDBs) with LR made on the fly by MATLAB-compatible bicubic downsampling."""
+"""HR-only image folders (or LMDBs) with LR made on the fly by MATLAB bicubic downsampling (:mod:`.degradations`)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,11 @@ import numpy as np
 from basicsr.data.data_util import paths_from_lmdb
 from basicsr.data.transforms import augment
 from basicsr.utils import FileClient, bgr2ycbcr, imfrombytes, img2tensor
-from basicsr.utils.matlab_functions import imresize
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
 from ..utils.image import IMAGE_EXTENSIONS
-
-
-def bicubic_downsample(img: np.ndarray, scale: int) -> np.ndarray:
-    """MATLAB ``imresize(img, 1/scale, 'bicubic')`` of an ``[H, W, C]`` float image in [0, 1], then quantised to
-    8-bit levels like the PNG LR images of the SR benchmarks. H and W must be multiples of ``scale``."""
-    lr = imresize(img, 1 / scale)
-    return (np.clip(lr, 0, 1) * 255).round().astype(np.float32) / 255
+from .degradations import bicubic_downsample
 
 
 def list_images(folder: str | Path) -> list[str]:
@@ -35,7 +28,8 @@ class BicubicDownsampleDataset(data.Dataset):
 
     For training sets that have no LR copies (BSDS400, scikit-image samples, a user's photos). Training returns
     random ``gt_size`` crops with flips/rotations; validation returns the whole image cropped to a multiple of the
-    scale.
+    scale. The LR is MATLAB's ``imresize`` on the stored integer image, so a validation pair equals the standard
+    benchmark files in every value.
 
     Options:
         dataroot_gt: a folder of images, or an LMDB folder (``io_backend: {type: lmdb}``).
@@ -79,9 +73,7 @@ class BicubicDownsampleDataset(data.Dataset):
         img = self._read(index, float32=False)
         s = self.scale
         img = np.ascontiguousarray(img[: img.shape[0] - img.shape[0] % s, : img.shape[1] - img.shape[1] % s])
-        peak = np.iinfo(img.dtype).max
-        lq = bicubic_downsample(img.astype(np.float32) / peak, s)
-        return img, (lq * peak).round().astype(img.dtype)
+        return img, bicubic_downsample(img, s)
 
     def _cached_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         img, lq = self.cached[index]
@@ -101,7 +93,7 @@ class BicubicDownsampleDataset(data.Dataset):
 
     def _sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         path = self.paths[index]
-        img = self._read(index, float32=True)
+        img = self._read(index, float32=False)
         s = self.scale
         if self.opt["phase"] == "train":
             size = int(self.opt["gt_size"])
@@ -115,7 +107,8 @@ class BicubicDownsampleDataset(data.Dataset):
             h, w = img.shape[:2]
             img = img[: h - h % s, : w - w % s]
         img = np.ascontiguousarray(img)
-        return img, bicubic_downsample(img, s)
+        peak = np.float32(np.iinfo(img.dtype).max)
+        return img.astype(np.float32) / peak, bicubic_downsample(img, s).astype(np.float32) / peak
 
     def __getitem__(self, index: int) -> dict:
         path = self.paths[index]

@@ -45,11 +45,18 @@ class Image:
         bgr: ``[H, W, 3]`` uint8 or uint16 in OpenCV's channel order (grey files are expanded to three channels).
         alpha: ``[H, W]`` of the same type, or None.
         max_value: 255 for 8-bit files, 65535 for 16-bit ones.
+        grey: the file held one channel.
     """
 
     bgr: np.ndarray
     alpha: np.ndarray | None
     max_value: int
+    grey: bool = False
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """The colour as the file stores it: ``[H, W]`` for grey files, else ``[H, W, 3]`` BGR (alpha left out)."""
+        return self.bgr[..., 0] if self.grey else self.bgr
 
     @property
     def size(self) -> tuple[int, int]:
@@ -148,7 +155,7 @@ def read_image(path: str | Path) -> Image:
     data = apply_exif_orientation(data, exif_orientation(path))
     alpha = np.ascontiguousarray(data[..., 3]) if channels == 4 else None
     bgr = np.repeat(data, 3, axis=2) if channels == 1 else np.ascontiguousarray(data[..., :3])
-    return Image(bgr, alpha, max_value)
+    return Image(bgr, alpha, max_value, grey=channels == 1)
 
 
 def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
@@ -157,7 +164,7 @@ def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
     return cv2.resize(alpha, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
 
 
-def _to_integers(result: Tensor | np.ndarray, max_value: int) -> np.ndarray:
+def to_integers(result: Tensor | np.ndarray, max_value: int) -> np.ndarray:
     """``[1, 3, H, W]`` float RGB in [0, 1] -> ``[H, W, 3]`` BGR integers, converted a strip of rows at a time; an
     integer ``[H, W, 3]`` BGR array passes through."""
     if isinstance(result, np.ndarray):
@@ -181,7 +188,7 @@ def write_image(path: str | Path, result: Tensor | np.ndarray, alpha: np.ndarray
         max_value: 255 for 8-bit output, 65535 for 16-bit.
     """
     path = Path(path)
-    pixels = _to_integers(result, max_value)
+    pixels = to_integers(result, max_value)
     if alpha is not None:
         pixels = np.concatenate([pixels, alpha[..., None].astype(pixels.dtype)], axis=2)
     try:

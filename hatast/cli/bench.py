@@ -1,0 +1,101 @@
+"""``hatast bench``: PSNR/SSIM, size and speed of a checkpoint or table on the SR benchmark sets, next to the
+bicubic baseline and the published figures the package knows.
+
+    hatast bench -w weights/srlut/SRLUT-S_SRx4.npz --data ../shared/data/benchmark --sets Set5 Set14 --scale 4
+
+Writes ``<out>/<method>/<set>_x<s>.csv`` (one row per image: PSNR, SSIM, milliseconds, LR size) and
+``<out>/summary.md``, and prints the table. A rerun with the same ``-o`` computes only the images the CSV files lack.
+Sets are looked for as ``<data>/<set>/HR`` and ``<data>/<set>/LR_bicubic/X<s>`` (``hatast prepare benchmark`` makes
+them); a missing set is reported on one line and skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ..eval.sets import BENCHMARK_SETS, BenchmarkError, find_pairs, parse_scale, scale_tag
+from ..utils.arguments import OneLineParser, non_negative_int, resolve_device
+from ..utils.files import write_bytes_atomic
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="hatast bench", description=__doc__.splitlines()[0])
+    parser.add_argument("-w", "--weights", action="append", default=[],
+                        help="checkpoint (.pth, .safetensors) or table (.npz, .npy); repeat to compare several")
+    parser.add_argument("--data", default=os.environ.get("HATAST_DATA", "datasets"),
+                        help="folder holding the sets (default: $HATAST_DATA, else ./datasets)")
+    parser.add_argument("--sets", nargs="+", default=list(BENCHMARK_SETS), help="default: all five")
+    parser.add_argument("--scale", type=parse_scale, required=True, help="SR factor: 4, 2.5, or 1.5_2 (rows_cols)")
+    parser.add_argument("--baselines", nargs="*", default=["bicubic"],
+                        help="interpolation rows (bicubic always; also lanczos2, lanczos3, bilinear, nearest)")
+    parser.add_argument("--protocol", choices=["y", "rgb"], default="y",
+                        help="y: PSNR/SSIM on Y, border = scale (SR benchmarks); rgb: RGB, border = scale^2 (USRNet)")
+    parser.add_argument("--self-ensemble", action="store_true", help="networks: x8 flips/rotations averaged")
+    parser.add_argument("--tile", type=non_negative_int, default=0,
+                        help="networks: tile size (default: whole images, tiles of 256 then 128 when out of memory)")
+    parser.add_argument("--threads", type=non_negative_int, default=0,
+                        help="CPU threads for torch and the table kernel (default: all cores)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps, or auto")
+    parser.add_argument("-o", "--output", default=None, help="results folder (default: results/bench/x<scale>)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def _set_threads(threads: int) -> int:
+    count = threads or os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(count))
+    try:
+        import numba
+
+        numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+    import torch
+
+    torch.set_num_threads(count)
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ..eval.runner import baseline_method, evaluate, markdown_table, weights_method
+
+    out = Path(args.output or f"results/bench/x{scale_tag(args.scale)}")
+    found, missing = {}, []
+    for name in args.sets:
+        try:
+            found[name] = find_pairs(args.data, name, args.scale)
+        except BenchmarkError as err:
+            missing.append(str(err))
+    for line in missing:
+        print(f"skipped: {line}", file=sys.stderr)
+    if not found:
+        print("error: no benchmark set found", file=sys.stderr)
+        return 2
+    threads = _set_threads(args.threads)
+    try:
+        device = resolve_device(args.device)
+        methods = [baseline_method(kind, args.scale) for kind in dict.fromkeys(["bicubic", *args.baselines])]
+        for weights in args.weights:
+            methods.append(weights_method(weights, device, args.tile, self_ensemble=args.self_ensemble))
+    except ValueError as err:  # hatast's errors (checkpoint, table, device, baseline name) are ValueErrors
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"hatast bench x{scale_tag(args.scale)} on {', '.join(f'{n} ({len(p)})' for n, p in found.items())}; "
+          f"{threads} threads on {device}; results in {out}", flush=True)
+    warmed: set[str] = set()
+    results = []
+    for method in methods:
+        results.append((method, [evaluate(method, name, pairs, args.scale, out, args.protocol,
+                                          progress=not args.no_progress, warmed=warmed)
+                                 for name, pairs in found.items()]))
+    table = markdown_table(results, args.scale, threads)
+    write_bytes_atomic(out / "summary.md", table.encode())
+    print(table)
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""``hatast figure``: side-by-side crops of one benchmark image (HR | bicubic | each weights file), with the crop's
+PSNR (Y) under each panel.
+
+    hatast figure --data ../shared/data/benchmark --set Set14 --image barbara --scale 4 --box 200 300 96 96 \\
+        -w weights/srlut/SRLUT-V_SRx4.npz -w weights/srlut/SRLUT-S_SRx4.npz -o docs/figures/srlut_x4.png
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..eval.sets import BenchmarkError, find_pairs, parse_scale
+from ..utils.arguments import OneLineParser, non_negative_int
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="hatast figure", description=__doc__.splitlines()[0])
+    parser.add_argument("-w", "--weights", action="append", default=[], help="checkpoint or table; repeat")
+    parser.add_argument("--label", action="append", default=[], help="panel label of each -w, in order")
+    parser.add_argument("--data", default=os.environ.get("HATAST_DATA", "datasets"))
+    parser.add_argument("--set", required=True, help="benchmark set, e.g. Set14")
+    parser.add_argument("--image", required=True, help="image name, e.g. barbara")
+    parser.add_argument("--scale", type=parse_scale, required=True)
+    parser.add_argument("--box", type=non_negative_int, nargs=4, required=True, metavar=("TOP", "LEFT", "H", "W"),
+                        help="crop in HR pixels")
+    parser.add_argument("--zoom", type=non_negative_int, default=2)
+    parser.add_argument("--baselines", nargs="*", default=["bicubic"])
+    parser.add_argument("-o", "--output", required=True, help="PNG file to write")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ..eval.figure import side_by_side
+    from ..eval.runner import baseline_method, weights_method
+    from ..utils.files import check_output_file
+    from ..utils.image import imwrite_atomic, read_image
+
+    try:
+        if args.label and len(args.label) != len(args.weights):
+            raise ValueError(f"{len(args.label)} --label for {len(args.weights)} -w; give one per weights file")
+        pair = next((p for p in find_pairs(args.data, args.set, args.scale) if p.name == args.image), None)
+        if pair is None:
+            raise BenchmarkError(f"{args.set} has no image {args.image!r}")
+        check_output_file(args.output, [pair.hr, pair.lr, *args.weights], option="-o")
+        methods = [baseline_method(kind, args.scale) for kind in args.baselines]
+        methods += [weights_method(w, "cpu") for w in args.weights]
+        labels = [m.name for m in methods[:len(args.baselines)]] + (args.label or [m.name for m in methods[
+            len(args.baselines):]])
+        lr, hr = read_image(pair.lr), read_image(pair.hr)
+        panels = [(label, method.run(lr)) for label, method in zip(labels, methods)]
+        imwrite_atomic(side_by_side(hr.bgr, panels, tuple(args.box), args.zoom), args.output)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

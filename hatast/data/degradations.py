@@ -1,0 +1,204 @@
+"""Degradations: the one place where LR images are made from HR ones (benchmark sets, training pairs, baselines).
+
+:func:`imresize` is MATLAB's ``imresize`` (the function the SR benchmarks' LR images were made with), written from
+its documented algorithm:
+
+* output size ``ceil(scale * size)`` per axis when a scale is given (``scale`` = 1 / SR factor when downsampling);
+* each output pixel ``x`` (1-based) reads the input at ``u = x / scale + 0.5 * (1 - 1 / scale)``; its weights are
+  the kernel at ``u - j`` for the ``ceil(width) + 2`` input pixels ``j`` from ``floor(u - width / 2)``, normalised to
+  sum to one; when shrinking with antialiasing the kernel is stretched by ``1 / scale`` (``h(x) = scale *
+  k(scale * x)``, ``width / scale`` wide); indices outside the image are mirrored (``1 2 3 | 3 2 1``);
+* the two axes are resized one after the other, the axis shrunk most first (rows on a tie);
+* integer images keep their type: after each 1-D pass the values are rounded half away from zero and clipped to
+  the type's range, as MATLAB's ``uint8`` path does. This is what makes generated benchmark LR equal the standard
+  files in every value (BasicSR's ``imresize`` computes in float and rounds once; it differs by one level on 10-14%
+  of LR values). Float images are resized in float64 without rounding or clipping and returned in their own type:
+  the form for on-the-fly training LR.
+
+Kernels are MATLAB's: ``nearest`` (box), ``bilinear`` (triangle), ``bicubic`` (Keys, a = -0.5), ``lanczos2``,
+``lanczos3``. USRNet's blur and noise and IM-LUT's resizers belong here too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ResizeKernel:
+    """A 1-D interpolation kernel ``k(x)`` that is zero for ``|x| >= width / 2``."""
+
+    name: str
+    function: Callable[[np.ndarray], np.ndarray]
+    width: float
+
+
+def _box(x: np.ndarray) -> np.ndarray:
+    return ((-0.5 <= x) & (x < 0.5)).astype(np.float64)
+
+
+def _triangle(x: np.ndarray) -> np.ndarray:
+    ax = np.abs(x)
+    return (1 - ax) * (ax <= 1)
+
+
+def _cubic(x: np.ndarray) -> np.ndarray:
+    ax = np.abs(x)
+    ax2, ax3 = ax * ax, ax * ax * ax
+    return ((1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
+            + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((1 < ax) & (ax <= 2)))
+
+
+def _lanczos(lobes: int) -> Callable[[np.ndarray], np.ndarray]:
+    def kernel(x: np.ndarray) -> np.ndarray:
+        # MATLAB's form: (sin(pi x) sin(pi x / a) + eps) / ((pi^2 x^2 / a) + eps), zero outside |x| < a
+        num = np.sin(np.pi * x) * np.sin(np.pi * x / lobes) + np.finfo(np.float64).eps
+        den = np.pi ** 2 * x * x / lobes + np.finfo(np.float64).eps
+        return num / den * (np.abs(x) < lobes)
+
+    return kernel
+
+
+KERNELS = {
+    "nearest": ResizeKernel("nearest", _box, 1.0),
+    "bilinear": ResizeKernel("bilinear", _triangle, 2.0),
+    "bicubic": ResizeKernel("bicubic", _cubic, 4.0),
+    "lanczos2": ResizeKernel("lanczos2", _lanczos(2), 4.0),
+    "lanczos3": ResizeKernel("lanczos3", _lanczos(3), 6.0),
+}
+
+
+def resized_length(length: int, scale: float) -> int:
+    """MATLAB's output length for a resize factor: ``ceil(scale * length)`` (``scale`` < 1 shrinks)."""
+    return math.ceil(scale * length)
+
+
+def lr_size(hr_size: tuple[int, int], sr_scale: float | tuple[float, float]) -> tuple[int, int]:
+    """(height, width) of the LR image ``imresize(hr, 1 / sr_scale)`` makes: ``ceil(size * (1 / s))`` per axis."""
+    sh, sw = _pair(sr_scale)
+    return resized_length(hr_size[0], 1 / sh), resized_length(hr_size[1], 1 / sw)
+
+
+def mod_crop(image: np.ndarray, sr_scale: float | tuple[float, float]) -> np.ndarray:
+    """The top-left part of ``image`` whose size is the largest that ``sr_scale`` divides into whole LR pixels.
+
+    Integer scales: the size rounded down to a multiple of the scale (the benchmark rule). Non-integer scales
+    ``s = p / q`` (in lowest terms, e.g. 2.5 = 5 / 2): a multiple of ``p``, so LR = HR / s is an integer and HR and
+    LR cover the same area exactly.
+    """
+    steps = [_numerator(s) for s in _pair(sr_scale)]
+    h, w = image.shape[:2]
+    return image[: h - h % steps[0], : w - w % steps[1]]
+
+
+@lru_cache(maxsize=64)
+def contributions(in_length: int, out_length: int, scale: float, kernel: str = "bicubic",
+                  antialias: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Which input pixels each output pixel reads, and with what weights: ``(indices, weights)``, both
+    ``[out_length, P]`` (0-based int64 indices, mirrored at the borders; float64 weights summing to one)."""
+    spec = KERNELS[kernel]
+    width = spec.width
+    function = spec.function
+    if scale < 1 and antialias:
+        width = width / scale
+        function = _stretched(spec.function, scale)
+    x = np.arange(1, out_length + 1, dtype=np.float64)
+    u = x / scale + 0.5 * (1 - 1 / scale)
+    left = np.floor(u - width / 2)
+    taps = math.ceil(width) + 2
+    indices = left[:, None] + np.arange(taps, dtype=np.float64)[None]  # 1-based, may lie outside the image
+    weights = function(u[:, None] - indices)
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    mirror = np.concatenate([np.arange(in_length), np.arange(in_length - 1, -1, -1)])
+    indices = mirror[np.mod(indices.astype(np.int64) - 1, 2 * in_length)]
+    keep = np.any(weights != 0, axis=0)  # drop taps that are zero for every output pixel
+    return np.ascontiguousarray(indices[:, keep]), np.ascontiguousarray(weights[:, keep])
+
+
+def _stretched(function: Callable[[np.ndarray], np.ndarray], scale: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: scale * function(scale * x)
+
+
+def _resize_axis(image: np.ndarray, axis: int, out_length: int, scale: float, kernel: str, antialias: bool,
+                 integer_range: tuple[int, int] | None) -> np.ndarray:
+    indices, weights = contributions(image.shape[axis], out_length, scale, kernel, antialias)
+    moved = np.moveaxis(image, axis, 0)
+    shape = (out_length,) + (1,) * (moved.ndim - 1)
+    out = np.zeros((out_length,) + moved.shape[1:], np.float64)
+    for tap in range(indices.shape[1]):  # one tap at a time: memory of one output, not of all taps
+        out += weights[:, tap].reshape(shape) * moved[indices[:, tap]]
+    if integer_range is not None:
+        out = np.clip(np.sign(out) * np.floor(np.abs(out) + 0.5), *integer_range)  # half away from zero
+    return np.moveaxis(out, 0, axis)
+
+
+def imresize(image: np.ndarray, scale: float | tuple[float, float] | None = None,
+             size: tuple[int, int] | None = None, kernel: str = "bicubic", antialias: bool = True) -> np.ndarray:
+    """MATLAB ``imresize`` of an ``[H, W]`` or ``[H, W, C]`` image (see the module docstring).
+
+    Args:
+        image: uint8 / uint16 (rounded and clipped after each pass, MATLAB's integer path) or float (computed in
+            float64, returned in the input's float type, not clipped).
+        scale: resize factor, one for both axes or ``(rows, cols)``; ``0.25`` shrinks 4x. The weights use this
+            factor as given, as MATLAB does, even where ``ceil`` rounds the output size.
+        size: output ``(height, width)`` instead of a scale (the factor per axis is then ``size / input size``).
+        kernel: one of :data:`KERNELS`.
+        antialias: stretch the kernel when shrinking (MATLAB's default; off for ``nearest`` as in MATLAB).
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown resize kernel {kernel!r}; expected one of {', '.join(KERNELS)}")
+    if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
+        raise ValueError(f"expected an [H, W] or [H, W, C] image, got shape {image.shape}")
+    h, w = image.shape[:2]
+    if (scale is None) == (size is None):
+        raise ValueError("give exactly one of scale and size")
+    if size is not None:
+        out_h, out_w = size
+        scales = (out_h / h, out_w / w)
+    else:
+        scales = _pair(scale)
+        out_h, out_w = resized_length(h, scales[0]), resized_length(w, scales[1])
+    if min(scales) <= 0 or min(out_h, out_w) < 1:
+        raise ValueError(f"resize of a {h}x{w} image by {scales} gives no pixels")
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        integer_range = (info.min, info.max)
+    elif np.issubdtype(image.dtype, np.floating):
+        integer_range = None
+    else:
+        raise ValueError(f"cannot resize {image.dtype} images")
+    antialias = antialias and kernel != "nearest"
+    out = image
+    lengths = (out_h, out_w)
+    for axis in (0, 1) if scales[0] <= scales[1] else (1, 0):
+        out = _resize_axis(out, axis, lengths[axis], scales[axis], kernel, antialias, integer_range)
+    return out.astype(image.dtype)
+
+
+def bicubic_downsample(hr: np.ndarray, sr_scale: float | tuple[float, float]) -> np.ndarray:
+    """``imresize(hr, 1 / s, 'bicubic')``: the LR image of the SR benchmarks (uint8 in, uint8 out, exact)."""
+    sh, sw = _pair(sr_scale)
+    return imresize(hr, (1 / sh, 1 / sw), kernel="bicubic")
+
+
+def _pair(value: float | tuple[float, float]) -> tuple[float, float]:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"expected one scale or (rows, cols), got {value!r}")
+        return float(value[0]), float(value[1])
+    return float(value), float(value)
+
+
+def _numerator(scale: float) -> int:
+    """``p`` of ``scale = p / q`` in lowest terms (denominators up to 100: 1.5, 2.5, 3.5, 1.25 ...)."""
+    from fractions import Fraction
+
+    fraction = Fraction(scale).limit_denominator(100)
+    if abs(float(fraction) - scale) > 1e-9:
+        raise ValueError(f"scale {scale} is not a ratio of small integers")
+    return fraction.numerator

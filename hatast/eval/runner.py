@@ -1,0 +1,226 @@
+"""The benchmark runner behind ``hatast bench``: methods (a weights file, or an interpolation baseline) evaluated
+over benchmark sets, one CSV row per image, resumable, summarised as a Markdown table next to published rows.
+
+Per image: the LR and HR files are read through :func:`hatast.utils.image.read_image`, the method's call is timed
+with :func:`hatast.eval.timing.timed` (after one untimed warm-up call per method), the 8-bit result is scored with
+BasicSR's metrics (:mod:`hatast.eval.metrics`), and the row is appended to ``<out>/<method>/<set>_x<s>.csv``
+(rewritten atomically). A rerun reads the CSV files and computes only the images they lack.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..utils.files import write_bytes_atomic
+from ..utils.image import Image, read_image
+from .baselines import interpolate
+from .metrics import score
+from .published import PublishedRow, published
+from .sets import Pair, Scale, scale_tag
+from .timing import timed
+
+CSV_FIELDS = ["image", "psnr", "ssim", "ms", "lr_height", "lr_width"]
+MACS_INPUT = (64, 64)
+"""LR height and width of the fixed input MACs are counted on."""
+
+
+@dataclass
+class Method:
+    """Something that upscales an image: ``run(lr) -> [H*s, W*s, 3]`` uint8 BGR."""
+
+    name: str
+    run: Callable[[Image], np.ndarray]
+    published_name: str | None = None
+    parameters: int | None = None
+    storage_bytes: int | None = None
+    macs: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def baseline_method(kind: str, scale: Scale) -> Method:
+    def run(lr: Image) -> np.ndarray:
+        return interpolate(lr.bgr, scale, kind)
+
+    return Method(kind, run, published_name=kind, parameters=0, macs=None)
+
+
+def _hat_variant(config: dict) -> str | None:
+    from ..archs.hat_arch import HAT_VARIANTS
+
+    keys = ("embed_dim", "depths", "num_heads", "compress_ratio", "squeeze_factor")
+    for name, variant in HAT_VARIANTS.items():
+        if all(tuple(config.get(k)) == tuple(variant[k]) if isinstance(variant[k], (tuple, list))
+               else config.get(k) == variant[k] for k in keys):
+            return name
+    return None
+
+
+def count_macs(net, size: tuple[int, int] = MACS_INPUT) -> int:
+    """Multiply-accumulates of one forward of a ``[1, 3, *size]`` input, counted by ``torch.utils.flop_counter``
+    (attention through explicit matmuls where the network offers them, which the counter understands)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    impl = getattr(net, "attention_impl", None)
+    if hasattr(net, "set_attention_impl"):
+        net.set_attention_impl("reference")
+    counter = FlopCounterMode(display=False)
+    try:
+        with torch.inference_mode(), counter:
+            net(torch.rand(1, 3, *size, device=next(net.parameters()).device))
+    finally:
+        if impl is not None:
+            net.set_attention_impl(impl)
+    return counter.get_total_flops() // 2
+
+
+def weights_method(weights: str | Path, device, tile: int = 0, tile_pad: int = 32,
+                   self_ensemble: bool = False) -> Method:
+    """A method from a checkpoint or table file (architecture recognised from its keys)."""
+    from ..inference import UpscaleError, Upscaler
+    from ..utils.image import to_integers
+
+    upscaler = Upscaler.load(str(weights), None, device)
+    storage = Path(weights).stat().st_size
+    if upscaler.table is not None:
+        name = f"SR-LUT-{upscaler.table.kind}"
+        method = Method(name, lambda lr: upscaler(lr, 0, 0, device), published_name=name,
+                        parameters=int(upscaler.table.entries.size), storage_bytes=storage, macs=0)
+        method.notes.append("tables: parameters are table entries (int8); no multiplications (lookups and "
+                            "interpolation weights only)")
+        return method
+    config = upscaler.config or {}
+    name = _hat_variant(config) if config.get("type") == "HAT" else None
+    name = name or str(config.get("type", "network"))
+    tiles = [tile] if tile else [0, 256, 128]  # whole image first; tiles when it does not fit
+
+    def run(lr: Image) -> np.ndarray:
+        for size in tiles:
+            try:
+                out = upscaler(lr, size, tile_pad, device, self_ensemble=self_ensemble)
+                return to_integers(out, 255)
+            except UpscaleError:
+                if size == tiles[-1]:
+                    raise
+        raise AssertionError("unreachable")
+
+    label = name + ("+ (x8 self-ensemble)" if self_ensemble else "")
+    parameters = sum(p.numel() for p in upscaler.net.parameters())
+    return Method(label, run, published_name=None if self_ensemble else name, parameters=parameters,
+                  storage_bytes=storage, macs=count_macs(upscaler.net))
+
+
+def _read_rows(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and set(rows[0]) != set(CSV_FIELDS):
+        raise ValueError(f"{path}: not a hatast bench CSV (columns {list(rows[0])}); move it away or choose another -o")
+    return {row["image"]: row for row in rows}
+
+
+def _write_rows(path: Path, rows: dict[str, dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for name in sorted(rows):
+        writer.writerow(rows[name])
+    write_bytes_atomic(path, buffer.getvalue().encode())
+
+
+@dataclass
+class SetResult:
+    name: str
+    rows: dict[str, dict]
+
+    def mean(self, key: str) -> float:
+        return float(np.mean([float(r[key]) for r in self.rows.values()]))
+
+    def times(self) -> list[float]:
+        return [float(r["ms"]) for r in self.rows.values()]
+
+
+def evaluate(method: Method, set_name: str, pairs: list[Pair], scale: Scale, out: Path, protocol: str = "y",
+             progress: bool = True, warmed: set | None = None) -> SetResult:
+    """Score ``method`` on every pair (those already in its CSV are read, not recomputed)."""
+    path = out / method.name.replace(" ", "_") / f"{set_name}_x{scale_tag(scale)}.csv"
+    rows = _read_rows(path)
+    todo = [p for p in pairs if p.name not in rows]
+    if todo and warmed is not None and method.name not in warmed:
+        method.run(read_image(todo[0].lr))  # warm-up: lazy initialisation and caches are not timed
+        warmed.add(method.name)
+    iterator = todo
+    if progress and todo:
+        from tqdm import tqdm
+
+        iterator = tqdm(todo, desc=f"{method.name} {set_name} x{scale_tag(scale)}", unit="image", leave=False,
+                        dynamic_ncols=True)
+    for pair in iterator:
+        lr, hr = read_image(pair.lr), read_image(pair.hr)
+        sr, ms = timed(lambda: method.run(lr))  # noqa: B023  (called at once)
+        scores = score(sr, hr.bgr, scale, protocol)
+        rows[pair.name] = {"image": pair.name, "psnr": f"{scores['psnr']:.4f}", "ssim": f"{scores['ssim']:.6f}",
+                           "ms": f"{ms:.1f}", "lr_height": lr.size[0], "lr_width": lr.size[1]}
+        _write_rows(path, rows)
+    return SetResult(set_name, {p.name: rows[p.name] for p in pairs})
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, step in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= step:
+            return f"{n / step:.2f}{unit}"
+    return str(n)
+
+
+def _storage(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
+
+
+def markdown_table(results: list[tuple[Method, list[SetResult]]], scale: Scale, threads: int) -> str:
+    """One row per method (and one per published row the package knows), PSNR/SSIM per set, then size and speed."""
+    sets = [r.name for r in results[0][1]]
+    header = ["method", *[f"{s} PSNR / SSIM" for s in sets], "params", "storage",
+              f"MACs ({MACS_INPUT[1]}x{MACS_INPUT[0]} LR)", f"ms / image ({threads} threads, median)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    sources = []
+
+    def published_line(row: PublishedRow) -> str:
+        cells = [f"{row.model} (published)"]
+        for s in sets:
+            p = row.psnr.get(s)
+            cells.append("-" if p is None else f"{p:.2f}" + (f" / {row.ssim[s]:.4f}" if s in row.ssim else ""))
+        sources.append(f"{row.model} (published): {row.paper}; {row.source}")
+        return "| " + " | ".join(cells + ["", "", "", ""]) + " |"
+
+    for method, set_results in results:
+        uniform = not isinstance(scale, (tuple, list))
+        row = published(method.published_name, scale) if method.published_name and uniform else None
+        if row is not None:
+            lines.append(published_line(row))
+        times = [t for r in set_results for t in r.times()]
+        cells = [method.name] + [f"{r.mean('psnr'):.2f} / {r.mean('ssim'):.4f}" for r in set_results]
+        macs = "-" if method.macs is None else ("0" if method.macs == 0 else _size(method.macs))
+        cells += [_size(method.parameters), _storage(method.storage_bytes), macs,
+                  f"{statistics.median(times):.1f}" if times else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = list(dict.fromkeys(sources + [n for method, _ in results for n in method.notes]))
+    return "\n".join(lines) + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "") + "\n"
+
+
+def thread_count() -> int:
+    """Threads the compute libraries use here (``OMP_NUM_THREADS`` when set, else the CPU count)."""
+    value = os.environ.get("OMP_NUM_THREADS")
+    return int(value) if value and value.isdigit() else (os.cpu_count() or 1)
