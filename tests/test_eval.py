@@ -236,9 +236,10 @@ def test_bench_of_a_network_counts_parameters_and_macs(tmp_path, capsys):
                   "-o", str(tmp_path / "b"), "--threads", "1", "--no-progress", "--self-ensemble"])
     assert code == 0
     summary = (tmp_path / "b" / "summary.md").read_text()
-    row = next(line for line in summary.splitlines() if line.startswith("| HAT+"))
+    row = next(line for line in summary.splitlines() if line.startswith("| HAT (tiny)+"))
     params = sum(p.numel() for p in net.parameters())
     assert f"{params / 1e3:.2f}K" in row and "x8 self-ensemble" in row
+    assert "(published)" not in summary.replace("bicubic (published)", "")  # a custom HAT is not the paper's HAT
 
 
 def test_geometric_ensemble_of_an_equivariant_map_is_the_map():
@@ -283,3 +284,33 @@ def test_user_supplied_sets_pair_on_the_standard_layout(tmp_path, name):
     pairs[1].lr.unlink()
     with pytest.raises(ValueError, match=r"1 of 2 LR images missing at x3, first .*img_002x3.png"):
         find_pairs(tmp_path, name, 3)
+
+
+def test_an_image_that_does_not_fit_is_retried_in_tiles():
+    from hatast.eval.runner import AUTO_TILES, upscale_fitting
+    from hatast.inference import UpscaleError
+
+    calls = []
+
+    def upscaler(lr, tile, tile_pad, device, self_ensemble=False):
+        calls.append(tile)
+        if tile == 0 or tile > 128:
+            raise UpscaleError("out of memory")
+        return f"done in tiles of {tile}"
+
+    assert upscale_fitting(upscaler, None, AUTO_TILES, 32, "cpu") == "done in tiles of 128"
+    assert calls == [0, 256, 128]
+    with pytest.raises(UpscaleError):
+        upscale_fitting(upscaler, None, (0, 256), 32, "cpu")
+
+
+def test_two_files_of_one_kind_get_their_own_rows(tmp_path, small_table, capsys):
+    _need_benchmarks()
+    other = tmp_path / "S_x4_other.npz"
+    other.write_bytes(small_table.read_bytes())
+    assert bench(["-w", str(small_table), "-w", str(other), "--data", str(BENCHMARK), "--sets", "Set5", "--scale", "4",
+                  "-o", str(tmp_path / "b"), "--threads", "1", "--no-progress"]) == 0
+    summary = (tmp_path / "b" / "summary.md").read_text()
+    assert "| SR-LUT-S (S_x4) |" in summary and "| SR-LUT-S (S_x4_other) |" in summary
+    assert summary.count("| SR-LUT-S (published) |") == 2
+    assert (tmp_path / "b" / "SR-LUT-S_(S_x4_other)" / "Set5_x4.csv").exists()

@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         methods = [baseline_method(kind, args.scale) for kind in dict.fromkeys(["bicubic", *args.baselines])]
         for weights in args.weights:
             methods.append(weights_method(weights, device, args.tile, self_ensemble=args.self_ensemble))
+        names = [m.name for m in methods]
+        for method, weights in zip(methods[len(methods) - len(args.weights):], args.weights):
+            if names.count(method.name) > 1:  # two files of one kind: their rows (and CSV folders) need the file
+                method.name = f"{method.name} ({Path(weights).stem})"
     except ValueError as err:  # hatast's errors (checkpoint, table, device, baseline name) are ValueErrors
         print(f"error: {err}", file=sys.stderr)
         return 2

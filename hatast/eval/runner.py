@@ -82,10 +82,27 @@ def count_macs(net, size: tuple[int, int] = MACS_INPUT) -> int:
     return counter.get_total_flops() // 2
 
 
+AUTO_TILES = (0, 256, 128)
+"""Tile sizes tried in turn when none is given: the whole image first, tiles when it does not fit in memory."""
+
+
+def upscale_fitting(upscaler, lr: Image, tiles, tile_pad: int, device, self_ensemble: bool = False):
+    """``upscaler(lr)`` with the first of ``tiles`` that fits (an :class:`UpscaleError`, out of memory or a failed
+    tile, moves on to the next size; the last size's error is raised)."""
+    from ..inference import UpscaleError
+
+    for size in tiles[:-1]:
+        try:
+            return upscaler(lr, size, tile_pad, device, self_ensemble=self_ensemble)
+        except UpscaleError:
+            continue
+    return upscaler(lr, tiles[-1], tile_pad, device, self_ensemble=self_ensemble)
+
+
 def weights_method(weights: str | Path, device, tile: int = 0, tile_pad: int = 32,
                    self_ensemble: bool = False) -> Method:
     """A method from a checkpoint or table file (architecture recognised from its keys)."""
-    from ..inference import UpscaleError, Upscaler
+    from ..inference import Upscaler
     from ..utils.image import to_integers
 
     upscaler = Upscaler.load(str(weights), None, device)
@@ -98,23 +115,16 @@ def weights_method(weights: str | Path, device, tile: int = 0, tile_pad: int = 3
                             "interpolation weights only)")
         return method
     config = upscaler.config or {}
-    name = _hat_variant(config) if config.get("type") == "HAT" else None
-    name = name or str(config.get("type", "network"))
-    tiles = [tile] if tile else [0, 256, 128]  # whole image first; tiles when it does not fit
+    variant = _hat_variant(config) if config.get("type") == "HAT" else None  # published rows are per variant
+    name = variant or f"{config.get('type', 'network')} ({Path(weights).stem})"
+    tiles = [tile] if tile else AUTO_TILES
 
     def run(lr: Image) -> np.ndarray:
-        for size in tiles:
-            try:
-                out = upscaler(lr, size, tile_pad, device, self_ensemble=self_ensemble)
-                return to_integers(out, 255)
-            except UpscaleError:
-                if size == tiles[-1]:
-                    raise
-        raise AssertionError("unreachable")
+        return to_integers(upscale_fitting(upscaler, lr, tiles, tile_pad, device, self_ensemble), 255)
 
     label = name + ("+ (x8 self-ensemble)" if self_ensemble else "")
     parameters = sum(p.numel() for p in upscaler.net.parameters())
-    return Method(label, run, published_name=None if self_ensemble else name, parameters=parameters,
+    return Method(label, run, published_name=None if self_ensemble else variant, parameters=parameters,
                   storage_bytes=storage, macs=count_macs(upscaler.net))
 
 
