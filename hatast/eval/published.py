@@ -33,7 +33,3 @@ def published(model: str, scale: float) -> PublishedRow | None:
             ssim = {name: float(v[1]) for name, v in figures.items() if isinstance(v, list)}
             return PublishedRow(model, scale, entry["paper"], entry["source"], psnr, ssim)
     return None
-
-
-def known_models() -> list[str]:
-    return [entry["model"] for entry in _entries()]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -228,9 +227,3 @@ def markdown_table(results: list[tuple[Method, list[SetResult]]], scale: Scale, 
         lines.append("| " + " | ".join(cells) + " |")
     notes = list(dict.fromkeys(sources + [n for method, _ in results for n in method.notes]))
     return "\n".join(lines) + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "") + "\n"
-
-
-def thread_count() -> int:
-    """Threads the compute libraries use here (``OMP_NUM_THREADS`` when set, else the CPU count)."""
-    value = os.environ.get("OMP_NUM_THREADS")
-    return int(value) if value and value.isdigit() else (os.cpu_count() or 1)
