@@ -236,10 +236,10 @@ def test_bench_of_a_network_counts_parameters_and_macs(tmp_path, capsys):
                   "-o", str(tmp_path / "b"), "--threads", "1", "--no-progress", "--self-ensemble"])
     assert code == 0
     summary = (tmp_path / "b" / "summary.md").read_text()
-    row = next(line for line in summary.splitlines() if line.startswith("| HAT (tiny)+"))
+    row = next(line for line in summary.splitlines() if line.startswith("| HAT (custom size)+"))
     params = sum(p.numel() for p in net.parameters())
     assert f"{params / 1e3:.2f}K" in row and "x8 self-ensemble" in row
-    assert "(published)" not in summary.replace("bicubic (published)", "")  # a custom HAT is not the paper's HAT
+    assert "(published)" not in summary  # a custom HAT is not the paper's HAT; "Tiny" has no published bicubic
 
 
 def test_geometric_ensemble_of_an_equivariant_map_is_the_map():
@@ -313,4 +313,32 @@ def test_two_files_of_one_kind_get_their_own_rows(tmp_path, small_table, capsys)
     summary = (tmp_path / "b" / "summary.md").read_text()
     assert "| SR-LUT-S (S_x4) |" in summary and "| SR-LUT-S (S_x4_other) |" in summary
     assert summary.count("| SR-LUT-S (published) |") == 2
-    assert (tmp_path / "b" / "SR-LUT-S_(S_x4_other)" / "Set5_x4.csv").exists()
+    assert (tmp_path / "b" / "SR-LUT-S_S_x4_other" / "Set5_x4.csv").exists()
+
+
+def test_two_checkpoints_with_one_file_name_are_told_apart_and_never_mixed(tmp_path, capsys):
+    """Two runs' ``net_g_latest.pth`` get rows named by their folders; a results folder made from another file is
+    refused, not resumed (its numbers would be the other file's)."""
+    from hatast.archs.hat_arch import HAT
+    from hatast.eval.runner import distinct_labels
+
+    folder = tmp_path / "data" / "Tiny"
+    (folder / "HR").mkdir(parents=True)
+    cv2.imwrite(str(folder / "HR" / "cup.png"), mod_crop(sample_image("coffee")[:32, :48], 2))
+    assert prepare(["benchmark", str(folder / "HR"), "-o", str(folder), "--scales", "2", "--no-progress"]) == 0
+    files = []
+    for run in ("run_a", "run_b"):
+        (tmp_path / run / "models").mkdir(parents=True)
+        torch.manual_seed(len(files))
+        files.append(tmp_path / run / "models" / "net_g_latest.pth")
+        torch.save({"params_ema": HAT(**TINY_HAT).state_dict()}, files[-1])
+    assert distinct_labels(files) == ["run_a/models/net_g_latest", "run_b/models/net_g_latest"]
+    common = ["--data", str(tmp_path / "data"), "--sets", "Tiny", "--scale", "2", "--threads", "1", "--no-progress"]
+    assert bench([*common, "-w", str(files[0]), "-w", str(files[1]), "-o", str(tmp_path / "b")]) == 0
+    summary = (tmp_path / "b" / "summary.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| HAT (custom size) (run_")]
+    assert len(rows) == 2 and rows[0].split("|")[2] != rows[1].split("|")[2]  # different weights, different scores
+    capsys.readouterr()
+    torch.save({"params_ema": HAT(**TINY_HAT).state_dict()}, files[0])  # the file changes under the same name
+    assert bench([*common, "-w", str(files[0]), "-w", str(files[1]), "-o", str(tmp_path / "b")]) == 2
+    single_error_line(capsys.readouterr().err, "holds results of")

@@ -60,7 +60,7 @@ def _set_threads(threads: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from ..eval.runner import baseline_method, evaluate, markdown_table, weights_method
+    from ..eval.runner import baseline_method, distinct_labels, evaluate, markdown_table, weights_method
 
     out = Path(args.output or f"results/bench/x{scale_tag(args.scale)}")
     found, missing = {}, []
@@ -74,16 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     if not found:
         print("error: no benchmark set found", file=sys.stderr)
         return 2
+    args.weights = list({str(Path(w).resolve()): w for w in args.weights}.values())  # each file once
     threads = _set_threads(args.threads)
     try:
         device = resolve_device(args.device)
         methods = [baseline_method(kind, args.scale) for kind in dict.fromkeys(["bicubic", *args.baselines])]
         for weights in args.weights:
             methods.append(weights_method(weights, device, args.tile, self_ensemble=args.self_ensemble))
+        loaded = methods[len(methods) - len(args.weights):]
         names = [m.name for m in methods]
-        for method, weights in zip(methods[len(methods) - len(args.weights):], args.weights):
-            if names.count(method.name) > 1:  # two files of one kind: their rows (and CSV folders) need the file
-                method.name = f"{method.name} ({Path(weights).stem})"
+        for method, label in zip(loaded, distinct_labels(args.weights)):
+            if names.count(method.name) > 1:  # files of one kind: their rows (and results folders) need the file
+                method.name = f"{method.name} ({label})"
     except ValueError as err:  # hatast's errors (checkpoint, table, device, baseline name) are ValueErrors
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -91,10 +93,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{threads} threads on {device}; results in {out}", flush=True)
     warmed: set[str] = set()
     results = []
-    for method in methods:
-        results.append((method, [evaluate(method, name, pairs, args.scale, out, args.protocol,
-                                          progress=not args.no_progress, warmed=warmed)
-                                 for name, pairs in found.items()]))
+    try:
+        for method in methods:
+            results.append((method, [evaluate(method, name, pairs, args.scale, out, args.protocol,
+                                              progress=not args.no_progress, warmed=warmed)
+                                     for name, pairs in found.items()]))
+    except ValueError as err:  # a results folder of another source, a CSV that is not ours
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     table = markdown_table(results, args.scale, threads)
     write_bytes_atomic(out / "summary.md", table.encode())
     print(table)

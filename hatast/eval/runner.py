@@ -10,7 +10,9 @@ BasicSR's metrics (:mod:`hatast.eval.metrics`), and the row is appended to ``<ou
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,13 +44,21 @@ class Method:
     storage_bytes: int | None = None
     macs: int | None = None
     notes: list[str] = field(default_factory=list)
+    source: str = ""
+    """What the results come from (a baseline's name, or a weights file's path and SHA-256): a results folder made
+    from another source is refused instead of being resumed."""
+
+    @property
+    def folder(self) -> str:
+        """The method's results folder name under the output folder."""
+        return re.sub(r"[^A-Za-z0-9.+=-]+", "_", self.name).strip("_")
 
 
 def baseline_method(kind: str, scale: Scale) -> Method:
     def run(lr: Image) -> np.ndarray:
         return interpolate(lr.bgr, scale, kind)
 
-    return Method(kind, run, published_name=kind, parameters=0, macs=None)
+    return Method(kind, run, published_name=kind, parameters=0, macs=None, source=f"baseline {kind}")
 
 
 def _hat_variant(config: dict) -> str | None:
@@ -106,16 +116,17 @@ def weights_method(weights: str | Path, device, tile: int = 0, tile_pad: int = 3
 
     upscaler = Upscaler.load(str(weights), None, device)
     storage = Path(weights).stat().st_size
+    source = f"{Path(weights).resolve()} sha256:{file_sha256(weights)}"
     if upscaler.table is not None:
         name = f"SR-LUT-{upscaler.table.kind}"
         method = Method(name, lambda lr: upscaler(lr, 0, 0, device), published_name=name,
-                        parameters=int(upscaler.table.entries.size), storage_bytes=storage, macs=0)
+                        parameters=int(upscaler.table.entries.size), storage_bytes=storage, macs=0, source=source)
         method.notes.append("tables: parameters are table entries (int8); no multiplications (lookups and "
                             "interpolation weights only)")
         return method
     config = upscaler.config or {}
     variant = _hat_variant(config) if config.get("type") == "HAT" else None  # published rows are per variant
-    name = variant or f"{config.get('type', 'network')} ({Path(weights).stem})"
+    name = variant or ("HAT (custom size)" if config.get("type") == "HAT" else str(config.get("type", "network")))
     tiles = [tile] if tile else AUTO_TILES
 
     def run(lr: Image) -> np.ndarray:
@@ -124,7 +135,26 @@ def weights_method(weights: str | Path, device, tile: int = 0, tile_pad: int = 3
     label = name + ("+ (x8 self-ensemble)" if self_ensemble else "")
     parameters = sum(p.numel() for p in upscaler.net.parameters())
     return Method(label, run, published_name=None if self_ensemble else variant, parameters=parameters,
-                  storage_bytes=storage, macs=count_macs(upscaler.net))
+                  storage_bytes=storage, macs=count_macs(upscaler.net), source=source)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def distinct_labels(paths: list[str | Path]) -> list[str]:
+    """The shortest trailing parts of each path (suffix dropped) that tell them apart: ``net_g_latest`` twice becomes
+    ``run_a/models/net_g_latest`` and ``run_b/models/net_g_latest``."""
+    parts = [Path(p).resolve().with_suffix("").parts for p in paths]
+    for n in range(1, max(len(x) for x in parts) + 1):
+        labels = ["/".join(x[-n:]) for x in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return ["/".join(x) for x in parts]
 
 
 def _read_rows(path: Path) -> dict[str, dict]:
@@ -146,6 +176,18 @@ def _write_rows(path: Path, rows: dict[str, dict]) -> None:
     write_bytes_atomic(path, buffer.getvalue().encode())
 
 
+def _claim(folder: Path, source: str) -> None:
+    """Mark ``folder`` as holding results of ``source``, or refuse it when it holds another source's results."""
+    marker = folder / "source.txt"
+    if marker.exists():
+        held = marker.read_text().strip()
+        if held != source:
+            raise ValueError(f"{folder} holds results of {held}, not of {source}; choose another -o (or delete it to "
+                             "start over)")
+        return
+    write_bytes_atomic(marker, (source + "\n").encode())
+
+
 @dataclass
 class SetResult:
     name: str
@@ -161,7 +203,9 @@ class SetResult:
 def evaluate(method: Method, set_name: str, pairs: list[Pair], scale: Scale, out: Path, protocol: str = "y",
              progress: bool = True, warmed: set | None = None) -> SetResult:
     """Score ``method`` on every pair (those already in its CSV are read, not recomputed)."""
-    path = out / method.name.replace(" ", "_") / f"{set_name}_x{scale_tag(scale)}.csv"
+    folder = out / method.folder
+    _claim(folder, method.source)
+    path = folder / f"{set_name}_x{scale_tag(scale)}.csv"
     rows = _read_rows(path)
     todo = [p for p in pairs if p.name not in rows]
     if todo and warmed is not None and method.name not in warmed:
@@ -217,7 +261,7 @@ def markdown_table(results: list[tuple[Method, list[SetResult]]], scale: Scale, 
     for method, set_results in results:
         uniform = not isinstance(scale, (tuple, list))
         row = published(method.published_name, scale) if method.published_name and uniform else None
-        if row is not None:
+        if row is not None and any(name in row.psnr for name in sets):
             lines.append(published_line(row))
         times = [t for r in set_results for t in r.times()]
         cells = [method.name] + [f"{r.mean('psnr'):.2f} / {r.mean('ssim'):.4f}" for r in set_results]
