@@ -342,3 +342,15 @@ def test_two_checkpoints_with_one_file_name_are_told_apart_and_never_mixed(tmp_p
     torch.save({"params_ema": HAT(**TINY_HAT).state_dict()}, files[0])  # the file changes under the same name
     assert bench([*common, "-w", str(files[0]), "-w", str(files[1]), "-o", str(tmp_path / "b")]) == 2
     single_error_line(capsys.readouterr().err, "holds results of")
+
+
+def test_published_rows_come_with_their_source():
+    from hatast.eval.published import published
+
+    row = published("SR-LUT-S", 4)
+    assert row.psnr == {"Set5": 29.82, "Set14": 27.01} and "CVPR 2021" in row.paper and row.source
+    assert published("HAT", 4).ssim["Urban100"] == 0.8368
+    assert published("HAT", 3) is None and published("no such model", 4) is None
+    usrnet = published("USRNet", 4, protocol="usrnet_table1")
+    assert len(usrnet.psnr["BSD68"]) == 12 and abs(sum(usrnet.psnr["BSD68"]) / 12 - 25.96) < 0.005  # paper: 25.96
+    assert published("USRNet", 4) is None  # not a bicubic-protocol row

@@ -16,6 +16,7 @@ class PublishedRow:
     paper: str
     source: str
     psnr: dict[str, float]
+    """Per set; under a per-kernel protocol (``usrnet_table1``), per set a list with one PSNR per kernel."""
     ssim: dict[str, float]
 
 
@@ -24,10 +25,15 @@ def _entries() -> list[dict]:
     return yaml.safe_load((Path(__file__).with_name("published.yml")).read_text())
 
 
-def published(model: str, scale: float) -> PublishedRow | None:
-    """The published row of ``model`` at ``scale`` (names as in ``published.yml``: HAT-S, SR-LUT-S, bicubic...)."""
+def published(model: str, scale: float, protocol: str = "bicubic") -> PublishedRow | None:
+    """The published row of ``model`` at ``scale`` under ``protocol`` (names as in ``published.yml``: HAT-S,
+    SR-LUT-S, bicubic...)."""
     for entry in _entries():
-        figures = entry["model"] == model and entry["scales"].get(scale if scale != int(scale) else int(scale))
+        if entry["model"] != model or entry.get("protocol", "bicubic") != protocol:
+            continue
+        figures = entry["scales"].get(scale if scale != int(scale) else int(scale))
+        if figures and protocol != "bicubic":
+            return PublishedRow(model, scale, entry["paper"], entry["source"], figures, {})
         if figures:
             psnr = {name: float(v[0] if isinstance(v, list) else v) for name, v in figures.items()}
             ssim = {name: float(v[1]) for name, v in figures.items() if isinstance(v, list)}
