@@ -148,7 +148,7 @@ def test_any_input_size_is_padded_and_cropped(size):
 
 
 def test_padding_equals_reflect_padding_where_reflect_works():
-    from hatast.archs.padding import pad_to_multiple
+    from hatast.utils.padding import pad_to_multiple
 
     x = torch.rand(1, 3, 13, 10)
     ours = pad_to_multiple(x, 8)

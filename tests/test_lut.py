@@ -13,9 +13,9 @@ import torch
 from conftest import FIXTURES, need, sample_image
 
 from hatast.lut import LUTError, LUTTable, cpu_kernel, load_table, receptive_field, upscale
-from hatast.lut.fields import reflect_indices
 from hatast.lut.lattice import levels
 from hatast.lut.simplex import authors_defect_mask, gather_neighbours, simplex_interpolate
+from hatast.utils.padding import reflect_indices
 
 SRLUT = FIXTURES / "srlut"
 NAMES = ["baby", "bird", "butterfly", "head", "woman"]

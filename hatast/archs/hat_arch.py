@@ -21,6 +21,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..utils.padding import pad_to_multiple
 from .attention import (
     ATTENTION_LABEL,
     AttentionImpl,
@@ -36,7 +37,6 @@ from .attention import (
     window_relative_position_index,
     window_reverse,
 )
-from .padding import pad_to_multiple
 
 Upsampler = Literal["pixelshuffle"]
 ResiConnection = Literal["1conv", "identity"]

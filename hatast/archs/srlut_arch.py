@@ -16,9 +16,10 @@ import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 
-from ..lut.fields import RECEPTIVE_FIELDS, receptive_field, reflect_indices
+from ..lut.fields import RECEPTIVE_FIELDS, receptive_field
 from ..lut.lattice import levels
 from ..lut.table import VALUE_SCALE, LUTTable
+from ..utils.padding import reflect_indices
 
 
 class ReceptiveFieldNet(nn.Module):

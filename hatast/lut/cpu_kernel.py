@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fields import ReceptiveField, padding, reflect_indices, rotation_geometry
+from ..utils.padding import reflect_indices
+from .fields import ReceptiveField, padding, rotation_geometry
 from .lattice import AUTHORS_S_ORDER, ensemble_bound, index_strides, rounding_map
 
 try:

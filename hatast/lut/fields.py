@@ -87,17 +87,6 @@ def rotation_geometry(field: ReceptiveField, scale: int) -> tuple[np.ndarray, np
     return offsets, placement
 
 
-def reflect_indices(length: int, before: int, after: int) -> np.ndarray:
-    """Source indices of ``np.pad(..., mode="reflect")`` along one axis, including its iterated reflection for pads
-    wider than the axis and its edge repetition for a length-1 axis (so a 1x1 image is defined)."""
-    positions = np.arange(-before, length + after)
-    if length == 1:
-        return np.zeros_like(positions)
-    period = 2 * (length - 1)
-    folded = np.mod(positions, period)
-    return np.where(folded < length, folded, period - folded)
-
-
 def padding(field: ReceptiveField) -> int:
     """Reflection margin needed on every side so that all four rotations read inside the padded image."""
     return max(max(abs(dy), abs(dx)) for dy, dx in field.offsets)

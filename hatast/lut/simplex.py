@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .fields import ReceptiveField, padding, reflect_indices, rotation_geometry
+from ..utils.padding import reflect_indices
+from .fields import ReceptiveField, padding, rotation_geometry
 from .lattice import AUTHORS_S_ORDER, ensemble_bound, index_strides, rounding_map
 
 
