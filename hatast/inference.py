@@ -18,7 +18,8 @@ from .utils.image import Image
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
+
+    from .archs.descriptor import ModelDescriptor
 
 LUT_SUFFIXES = (".npz", ".npy")
 
@@ -38,23 +39,22 @@ class Upscaler:
     label: str
     scale: int
     table: LUTTable | None = None
-    net: nn.Module | None = None
-    config: dict | None = None
-    """A network's constructor arguments and ``type`` (as :func:`hatast.archs.detect.network_from_state_dict`)."""
+    model: ModelDescriptor | None = None
+    """A network, recognised from its keys (:func:`hatast.archs.detect.detect`), with what running it takes."""
 
     @classmethod
     def load(cls, weights: str, param_key: str | None, device: torch.device | str) -> Upscaler:
         if is_table(weights):
             table = load_table(weights)
             return cls(f"SR-LUT {table.kind} table x{table.scale} from {weights}", table.scale, table=table)
-        from .archs.detect import network_from_state_dict
+        from .archs.detect import detect
         from .utils.checkpoint import load_into, read_state_dict
 
         state, entry = read_state_dict(weights, param_key)
-        net, config = network_from_state_dict(state)
-        load_into(net, state, strict=True, source=weights)
-        return cls(f"{config['type']} x{config['upscale']} from {weights} [{entry}]", int(config["upscale"]),
-                   net=net.to(device).eval(), config=config)
+        model = detect(state)
+        load_into(model.network, state, strict=True, source=weights)
+        model.network.to(device).eval()
+        return cls(f"{model.name} x{model.scale} from {weights} [{entry}]", int(model.scale), model=model)
 
     def __call__(self, image: Image, tile: int, tile_pad: int, device: torch.device | str,
                  self_ensemble: bool = False):
@@ -82,12 +82,10 @@ class Upscaler:
             with torch.inference_mode():
                 lq = image.tensor().to(device)
                 if tile:
-                    multiple = int(getattr(self.net, "window_size", 1))
-
                     def forward(x):
-                        return tiled_forward(self.net, x, self.scale, tile, tile_pad, multiple)
+                        return tiled_forward(self.model, x, self.scale, tile, tile_pad, self.model.size_multiple)
                 else:
-                    forward = self.net
+                    forward = self.model
                 return geometric_ensemble(forward, lq) if self_ensemble else forward(lq)
         except TileError as err:
             raise UpscaleError(str(err)) from None

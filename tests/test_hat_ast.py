@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from conftest import TINY_HAT
 
-from hatast.archs.detect import network_from_state_dict
+from hatast.archs.detect import detect
 from hatast.archs.hat_arch import HAT, build_hat
 from hatast.archs.hat_ast_arch import (
     FRFN,
@@ -181,12 +181,12 @@ def test_state_dict_detection_round_trip():
                     dict(ocab_ffn="mlp", assa_weighting="softmax2")):
         net = HATAST(**{**TINY_HAT, "window_size": 8, "img_size": 64}, **options)
         config = hat_ast_config_from_state_dict(net.state_dict())
-        rebuilt, described = network_from_state_dict(net.state_dict())
-        assert described["type"] == "HATAST" and isinstance(rebuilt, HATAST)
-        rebuilt.load_state_dict(net.state_dict(), strict=True)
+        described = detect(net.state_dict())
+        assert described.name == "HATAST" and isinstance(described.network, HATAST)
+        described.network.load_state_dict(net.state_dict(), strict=True)
         assert config["overlap_ratio"] == 0.75
-    plain, described = network_from_state_dict(HAT(**TINY_HAT).state_dict())
-    assert described["type"] == "HAT" and type(plain) is HAT
+    plain = detect(HAT(**TINY_HAT).state_dict())
+    assert plain.name == "HAT" and type(plain.network) is HAT
 
 
 def test_convert_cli(tmp_path, capsys):
@@ -201,3 +201,23 @@ def test_convert_cli(tmp_path, capsys):
     assert deviation <= 1e-3 and "type: HATAST" in out and "key_position_bias: true" in out
     saved = torch.load(tmp_path / "ast.pth", weights_only=True)
     assert set(saved) == {"params", "params_ema"}
+
+
+def test_descriptors_say_what_running_a_network_takes():
+    """Each family's descriptor: scale, size multiple, tiling, dtypes, extra inputs; recognition needs the whole
+    key set, not one or two keys."""
+    from hatast.archs.detect import describe
+    from hatast.archs.srlut_arch import SRLUTNet
+
+    hat = detect(HAT(**{**TINY_HAT, "upscale": 3}).state_dict())
+    assert (hat.scale, hat.size_multiple, hat.tiling, hat.dtypes, hat.extra_inputs) == (3, 4, "exact", ("float32",), ())
+    lut = describe(SRLUTNet("S", 2))
+    assert (lut.name, lut.scale, lut.size_multiple) == ("SRLUTNet", 2, 1)
+    state = HAT(**TINY_HAT).state_dict()
+    del state["conv_after_body.weight"]
+    with pytest.raises(ValueError, match="match none of the architectures"):
+        detect(state)
+    with pytest.raises(ValueError, match="takes lq; unexpected kernel"):
+        hat(torch.rand(1, 3, 8, 8), kernel=torch.rand(5, 5))
+    with pytest.raises(ValueError, match="not an architecture hatast describes"):
+        describe(torch.nn.Conv2d(3, 3, 3))

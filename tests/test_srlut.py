@@ -13,7 +13,7 @@ import torch
 import yaml
 from conftest import DATA, REPO, need, sample_image, write_options
 
-from hatast.archs.detect import network_from_state_dict
+from hatast.archs.detect import detect
 from hatast.archs.lut_arch import LUTNet
 from hatast.archs.srlut_arch import SRLUTNet, srlut_config_from_state_dict
 from hatast.cli.lut import main as lut_command
@@ -56,7 +56,7 @@ def test_config_is_read_from_the_state_dict(kind):
     net = SRLUTNet(kind, 3, num_feat=32, num_hidden=2)
     config = srlut_config_from_state_dict(net.state_dict())
     assert config == {"kind": kind, "upscale": 3, "num_feat": 32, "num_hidden": 2}
-    detected, _ = network_from_state_dict(net.state_dict())
+    detected = detect(net.state_dict()).network
     assert isinstance(detected, SRLUTNet) and detected.kind == kind
 
 

@@ -1,30 +1,57 @@
-"""Build the right network for a bare state dict (spandrel-style): each architecture contributes a function that
-recognises its keys and reads its hyper-parameters from the tensor shapes."""
+"""The architectures hatast recognises, and the two ways to a :class:`ModelDescriptor`: :func:`detect` from a bare
+state dict (spandrel-style: required key sets, hyper-parameters read from tensor shapes) and :func:`describe` for a
+network already built (option files)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from torch import Tensor, nn
 
+from .descriptor import Architecture, KeyCondition, ModelDescriptor
 from .hat_arch import HAT, hat_config_from_state_dict
-from .hat_ast_arch import HATAST, hat_ast_config_from_state_dict, is_hat_ast_state_dict
+from .hat_ast_arch import HATAST, hat_ast_config_from_state_dict
+from .lut_arch import LUTNet
 from .srlut_arch import SRLUTNet, is_srlut_state_dict, srlut_config_from_state_dict
 
-# (name, recogniser, config reader, class); the first recogniser that accepts the keys wins.
-DETECTORS: list[tuple[str, Callable[[Mapping[str, Tensor]], bool], Callable[[Mapping], dict], type]] = [
-    ("HATAST", is_hat_ast_state_dict, hat_ast_config_from_state_dict, HATAST),
-    ("HAT", lambda sd: "relative_position_index_OCA" in sd and "conv_first.weight" in sd,
-     hat_config_from_state_dict, HAT),
-    ("SRLUTNet", is_srlut_state_dict, srlut_config_from_state_dict, SRLUTNet),
+_HAT_KEYS = frozenset({
+    "relative_position_index_SA", "relative_position_index_OCA", "conv_first.weight", "patch_embed.norm.weight",
+    "layers.0.residual_group.blocks.0.attn.relative_position_bias_table",
+    "layers.0.residual_group.overlap_attn.relative_position_bias_table", "norm.weight", "conv_after_body.weight",
+    "conv_last.weight"})
+_OCAB = "layers.0.residual_group.overlap_attn."
+
+ARCHITECTURES: list[Architecture] = [  # the most specific first: HATAST's keys include HAT's
+    Architecture("HATAST", HATAST,
+                 KeyCondition(_HAT_KEYS, any_prefix=((_OCAB + "assa.", _OCAB + "mlp.linear1.",
+                                                      _OCAB + "key_position_bias"),)),
+                 hat_ast_config_from_state_dict, scale=lambda net: net.upscale,
+                 size_multiple=lambda net: net.window_size),
+    Architecture("HAT", HAT, KeyCondition(_HAT_KEYS), hat_config_from_state_dict, scale=lambda net: net.upscale,
+                 size_multiple=lambda net: net.window_size),
+    Architecture("SRLUTNet", SRLUTNet,
+                 KeyCondition(frozenset({"net.body.0.weight", "net.body.0.bias"}), check=is_srlut_state_dict),
+                 srlut_config_from_state_dict, scale=lambda net: net.upscale),
+    Architecture("LUTNet", LUTNet, None, None, scale=lambda net: net.upscale),
 ]
 
 
-def network_from_state_dict(state: Mapping[str, Tensor]) -> tuple[nn.Module, dict]:
-    """Return an un-loaded network matching ``state`` and the constructor arguments used."""
-    for name, recognises, read_config, cls in DETECTORS:
-        if recognises(state):
-            config = read_config(state)
-            return cls(**config), {"type": name, **config}
-    known = ", ".join(name for name, *_ in DETECTORS)
+def detect(state: Mapping[str, Tensor]) -> ModelDescriptor:
+    """The descriptor of an un-loaded network matching ``state`` (raise ``ValueError`` when none does)."""
+    for arch in ARCHITECTURES:
+        if arch.condition is not None and arch.condition.matches(state):
+            config = arch.read_config(state)
+            return ModelDescriptor(arch, arch.cls(**config), {"type": arch.name, **config})
+    known = ", ".join(a.name for a in ARCHITECTURES if a.condition is not None)
     raise ValueError(f"the weights match none of the architectures hatast can detect ({known})")
+
+
+def describe(net: nn.Module, config: dict | None = None) -> ModelDescriptor:
+    """The descriptor of a built network (its exact class first, then the nearest base class)."""
+    for arch in ARCHITECTURES:
+        if type(net) is arch.cls:
+            return ModelDescriptor(arch, net, config or {})
+    for arch in ARCHITECTURES:
+        if isinstance(net, arch.cls):
+            return ModelDescriptor(arch, net, config or {})
+    raise ValueError(f"{type(net).__name__} is not an architecture hatast describes")

@@ -124,18 +124,18 @@ def weights_method(weights: str | Path, device, tile: int = 0, tile_pad: int = 3
         method.notes.append("tables: parameters are table entries (int8); no multiplications (lookups and "
                             "interpolation weights only)")
         return method
-    config = upscaler.config or {}
-    variant = _hat_variant(config) if config.get("type") == "HAT" else None  # published rows are per variant
-    name = variant or ("HAT (custom size)" if config.get("type") == "HAT" else str(config.get("type", "network")))
+    model = upscaler.model
+    variant = _hat_variant(model.config) if model.name == "HAT" else None  # published rows are per variant
+    name = variant or ("HAT (custom size)" if model.name == "HAT" else model.name)
     tiles = [tile] if tile else AUTO_TILES
 
     def run(lr: Image) -> np.ndarray:
         return to_integers(upscale_fitting(upscaler, lr, tiles, tile_pad, device, self_ensemble), 255)
 
     label = name + ("+ (x8 self-ensemble)" if self_ensemble else "")
-    parameters = sum(p.numel() for p in upscaler.net.parameters())
+    parameters = sum(p.numel() for p in model.network.parameters())
     return Method(label, run, published_name=None if self_ensemble else variant, parameters=parameters,
-                  storage_bytes=storage, macs=count_macs(upscaler.net), source=source)
+                  storage_bytes=storage, macs=count_macs(model.network), source=source)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -23,6 +23,8 @@ from basicsr.utils.dist_util import master_only
 from torch import Tensor, nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
+from ..archs.descriptor import ModelDescriptor
+from ..archs.detect import describe
 from ..utils.checkpoint import load_file, load_into, read_state_dict, save_atomic, select_entry
 from ..utils.image import imwrite_atomic
 from ..utils.tiling import tiled_forward
@@ -35,9 +37,9 @@ basicsr.models.sr_model.imwrite = imwrite_atomic
 class HatastSRModel(SRModel):
     """``SRModel`` with safe checkpoint I/O, CPU-capable DDP and tiled testing. Not registered: subclass it."""
 
-    #: Tiles start at multiples of this many input pixels; subclasses return the network's window size.
-    def tile_multiple(self) -> int:
-        return 1
+    def describe(self, net: nn.Module) -> ModelDescriptor:
+        """What running ``net`` takes (scale, size multiple, tiling), from the architecture's descriptor."""
+        return describe(self.get_bare_model(net))
 
     def model_to_device(self, net: nn.Module) -> nn.Module:
         net = net.to(self.device)
@@ -98,12 +100,13 @@ class HatastSRModel(SRModel):
         super().resume_training(resume_state)
 
     def inference(self, net: nn.Module, lq: Tensor) -> Tensor:
-        """``lq`` -> SR output, tiled when the options ask for it."""
+        """``lq`` -> SR output, tiled when the options ask for it (tiles on the descriptor's size multiple)."""
         tile = self.opt.get("tile")
         if not tile:
             return net(lq)
+        multiple = self.describe(net).size_multiple
         return tiled_forward(net, lq, self.opt["scale"], int(tile["tile_size"]), int(tile.get("tile_pad", 32)),
-                             self.tile_multiple())
+                             multiple)
 
     def test(self) -> None:
         net = self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g

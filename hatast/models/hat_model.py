@@ -1,7 +1,8 @@
 """HATModel: BasicSR's SR model for HAT and its variants.
 
 Padding to the window multiple happens inside ``HAT.forward`` (one place, any input size, including images
-smaller than a window), so this class only adds window-aligned tiling on top of :class:`HatastSRModel`.
+smaller than a window) and tiles follow the architecture's descriptor (window-aligned), so this class is
+:class:`HatastSRModel` under the model name the authors' option files use.
 """
 
 from __future__ import annotations
@@ -15,5 +16,3 @@ from .base import HatastSRModel
 class HATModel(HatastSRModel):
     """Train and test HAT-family networks; options as in the HAT authors' ``HATModel``, plus ``tile``."""
 
-    def tile_multiple(self) -> int:
-        return int(getattr(self.get_bare_model(self.net_g), "window_size", 1))

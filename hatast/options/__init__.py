@@ -26,6 +26,7 @@ import yaml
 from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY
 
+from ..archs.detect import describe
 from ..data.checks import DATASET_CHECKS
 from ..utils.arguments import OneLineParser
 from ..utils.checkpoint import check_fit, read_state_dict
@@ -169,8 +170,11 @@ def validate_options(opt: dict, is_train: bool, source: str, overrides: dict | N
         raise OptionsError(*_render(problems, source, overrides or {}))
     scale = opt["scale"]
     net = check_network_options(opt["network_g"], f"{source}: network_g")
-    upscale = getattr(net, "upscale", None)
-    if upscale is not None and upscale != scale:
+    try:
+        upscale = describe(net).scale
+    except ValueError:  # an architecture from BasicSR itself: no descriptor, no scale to compare
+        upscale = None
+    if upscale not in (None, "any") and upscale != scale:
         raise OptionsError(f"{source}: scale is {scale} but network_g upscales by {upscale} (network_g:upscale)")
 
     lines = []
