@@ -37,7 +37,6 @@ class Upscaler:
     """A table or a network, ready to upscale :class:`Image` objects."""
 
     label: str
-    scale: int
     table: LUTTable | None = None
     model: ModelDescriptor | None = None
     """A network, recognised from its keys (:func:`hatast.archs.detect.detect`), with what running it takes."""
@@ -46,7 +45,7 @@ class Upscaler:
     def load(cls, weights: str, param_key: str | None, device: torch.device | str) -> Upscaler:
         if is_table(weights):
             table = load_table(weights)
-            return cls(f"SR-LUT {table.kind} table x{table.scale} from {weights}", table.scale, table=table)
+            return cls(f"SR-LUT {table.kind} table x{table.scale} from {weights}", table=table)
         from .archs.detect import detect
         from .utils.checkpoint import load_into, read_state_dict
 
@@ -54,7 +53,11 @@ class Upscaler:
         model = detect(state)
         load_into(model.network, state, strict=True, source=weights)
         model.network.to(device).eval()
-        return cls(f"{model.name} x{model.scale} from {weights} [{entry}]", int(model.scale), model=model)
+        return cls(f"{model.name} x{model.scale} from {weights} [{entry}]", model=model)
+
+    @property
+    def scale(self) -> int:
+        return self.table.scale if self.table is not None else int(self.model.scale)
 
     def __call__(self, image: Image, tile: int, tile_pad: int, device: torch.device | str,
                  self_ensemble: bool = False):

@@ -141,8 +141,8 @@ def test_sub_images_pair_by_name_and_resume(tmp_path):
             assert lr.shape == (480 // scale, 480 // scale, 3)
     second = cv2.imread(str(tmp_path / "DF2K" / "DF2K_bicx4_sub" / "0001_s002.png"))
     assert np.array_equal(second, whole[:120, 60:180])  # cut from the whole-image LR, not resized per crop
-    (tmp_path / "DF2K" / "DF2K_HR_sub" / "0001.done").write_text("6\n")  # as left by a run killed at the end
-    assert prepare_training([hr_dir], tmp_path / "DF2K", "DF2K", [2, 4], progress=False).skipped == 1
+    assert {p.suffix for p in (tmp_path / "DF2K" / "DF2K_HR_sub").iterdir()} == {".png"}  # nothing else to pair
+    assert prepare_training([hr_dir], tmp_path / "DF2K", "DF2K", [2, 4], progress=False).skipped == 1  # resumes
 
 
 def test_lmdb_grows_its_map_and_trains_through_basicsr(tmp_path, monkeypatch):

@@ -499,6 +499,16 @@ class HAT(nn.Module):
         return x[..., : h * self.upscale, : w * self.upscale]
 
 
+def hat_variant(config: Mapping) -> str | None:
+    """The paper variant (HAT-S, HAT, HAT-L) whose size ``config`` has, or None for another size."""
+    keys = ("embed_dim", "depths", "num_heads", "compress_ratio", "squeeze_factor")
+
+    def same(a, b) -> bool:
+        return tuple(a) == tuple(b) if isinstance(b, (tuple, list)) else a == b
+
+    return next((name for name, v in HAT_VARIANTS.items() if all(same(config.get(k), v[k]) for k in keys)), None)
+
+
 def build_hat(variant: str, upscale: int, **overrides) -> HAT:
     """Build a paper variant: ``build_hat('HAT-S', 4)``; ``overrides`` replace any constructor argument."""
     if variant not in HAT_VARIANTS:

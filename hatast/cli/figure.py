@@ -44,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         if pair is None:
             raise BenchmarkError(f"{args.set} has no image {args.image!r}")
         check_output_file(args.output, [pair.hr, pair.lr, *args.weights], option="-o")
-        methods = [baseline_method(kind, args.scale) for kind in args.baselines]
-        methods += [weights_method(w, "cpu") for w in args.weights]
-        labels = [m.name for m in methods[:len(args.baselines)]] + (args.label or [m.name for m in methods[
-            len(args.baselines):]])
+        models = [weights_method(w, "cpu") for w in args.weights]
+        for method, label in zip(models, args.label):
+            method.name = label
+        methods = [baseline_method(kind, args.scale) for kind in args.baselines] + models
         lr, hr = read_image(pair.lr), read_image(pair.hr)
-        panels = [(label, method.run(lr)) for label, method in zip(labels, methods)]
+        panels = [(method.name, method.run(lr)) for method in methods]
         imwrite_atomic(side_by_side(hr.bgr, panels, tuple(args.box), args.zoom), args.output)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -17,9 +17,12 @@ import cv2
 import numpy as np
 
 from ..eval.sets import Scale, lr_folder, lr_name, scale_tag
-from ..utils.files import OutputError, file_identities, overwritten_input
+from ..utils.files import OutputError, file_identities, overwritten_input, write_bytes_atomic
 from ..utils.image import IMAGE_EXTENSIONS, ImageError, imwrite_atomic, read_image
 from .degradations import bicubic_downsample, mod_crop
+
+LMDB_BATCH = 256
+"""Images per LMDB write transaction (one commit each)."""
 
 
 def list_images(folders: Iterable[str | Path]) -> list[Path]:
@@ -120,9 +123,11 @@ def prepare_training(hr_folders: Iterable[str | Path], out: str | Path, name: st
         for path in files:
             if overwritten_input(folder / f"{path.stem}_s001.png", identities) is not None:
                 raise OutputError(f"output folder {folder} holds the inputs; choose another -o")
+    # per-image completion markers, outside the image folders (BasicSR pairs every file it finds there)
+    progress_dir = out / f".{name}_sub_progress"
     report = PrepareReport()
     for path in _progress(files, f"{name} sub-images", progress):
-        done = folders[None] / f"{path.stem}.done"  # written last: every crop of this image is in place
+        done = progress_dir / f"{path.stem}.done"  # written last: every crop of this image is in place
         if done.exists() and not overwrite:
             report.skipped += 1
             continue
@@ -139,9 +144,7 @@ def prepare_training(hr_folders: Iterable[str | Path], out: str | Path, name: st
                 for s, lr in lrs.items():
                     imwrite_atomic(lr[top // s:(top + crop) // s, left // s:(left + crop) // s], folders[s] / crop_name)
                 report.written += 1
-        done.write_text(f"{index}\n")
-    for marker in folders[None].glob("*.done"):  # all images done: the markers have served
-        marker.unlink()
+        write_bytes_atomic(done, f"{index}\n".encode())
     return report
 
 
@@ -167,7 +170,21 @@ def write_lmdb(folder: str | Path, lmdb_path: str | Path | None = None, compress
     if map_size is None:  # first guess: the files' size, re-encoded at a low compression level, with room
         map_size = max(sum(p.stat().st_size for p in files) * 4, 1 << 24)
     env = lmdb.open(str(staging), map_size=map_size)
-    meta = []
+    meta, batch = [], []
+
+    def commit() -> None:
+        nonlocal map_size
+        while True:
+            try:
+                with env.begin(write=True) as txn:
+                    for key, value in batch:
+                        txn.put(key, value)
+                break
+            except lmdb.MapFullError:  # the aborted batch is redone in a larger map
+                map_size *= 2
+                env.set_mapsize(map_size)
+        batch.clear()
+
     try:
         for path in _progress(files, f"LMDB {target.name}", progress):
             image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -176,17 +193,13 @@ def write_lmdb(folder: str | Path, lmdb_path: str | Path | None = None, compress
             ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
             if not ok:
                 raise ImageError(f"{path}: could not be encoded as PNG")
-            while True:
-                try:
-                    with env.begin(write=True) as txn:
-                        txn.put(path.stem.encode("ascii"), encoded.tobytes())
-                    break
-                except lmdb.MapFullError:
-                    map_size *= 2
-                    env.set_mapsize(map_size)
+            batch.append((path.stem.encode("ascii"), encoded.tobytes()))
+            if len(batch) == LMDB_BATCH:
+                commit()
             h, w = image.shape[:2]
             c = 1 if image.ndim == 2 else image.shape[2]
             meta.append(f"{path.name} ({h},{w},{c}) {compress_level}\n")
+        commit()
     finally:
         env.close()
     (staging / "meta_info.txt").write_text("".join(meta))

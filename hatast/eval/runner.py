@@ -61,17 +61,6 @@ def baseline_method(kind: str, scale: Scale) -> Method:
     return Method(kind, run, published_name=kind, parameters=0, macs=None, source=f"baseline {kind}")
 
 
-def _hat_variant(config: dict) -> str | None:
-    from ..archs.hat_arch import HAT_VARIANTS
-
-    keys = ("embed_dim", "depths", "num_heads", "compress_ratio", "squeeze_factor")
-    for name, variant in HAT_VARIANTS.items():
-        if all(tuple(config.get(k)) == tuple(variant[k]) if isinstance(variant[k], (tuple, list))
-               else config.get(k) == variant[k] for k in keys):
-            return name
-    return None
-
-
 def count_macs(net, size: tuple[int, int] = MACS_INPUT) -> int:
     """Multiply-accumulates of one forward of a ``[1, 3, *size]`` input, counted by ``torch.utils.flop_counter``
     (attention through explicit matmuls where the network offers them, which the counter understands)."""
@@ -111,6 +100,7 @@ def upscale_fitting(upscaler, lr: Image, tiles, tile_pad: int, device, self_ense
 def weights_method(weights: str | Path, device, tile: int = 0, tile_pad: int = 32,
                    self_ensemble: bool = False) -> Method:
     """A method from a checkpoint or table file (architecture recognised from its keys)."""
+    from ..archs.hat_arch import hat_variant
     from ..inference import Upscaler
     from ..utils.image import to_integers
 
@@ -125,7 +115,7 @@ def weights_method(weights: str | Path, device, tile: int = 0, tile_pad: int = 3
                             "interpolation weights only)")
         return method
     model = upscaler.model
-    variant = _hat_variant(model.config) if model.name == "HAT" else None  # published rows are per variant
+    variant = hat_variant(model.config) if model.name == "HAT" else None  # published rows are per variant
     name = variant or ("HAT (custom size)" if model.name == "HAT" else model.name)
     tiles = [tile] if tile else AUTO_TILES
 
