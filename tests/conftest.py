@@ -24,8 +24,11 @@ TINY_HAT = dict(embed_dim=16, depths=[2], num_heads=[2], window_size=4, compress
 
 
 def need(path: Path, what: str) -> Path:
-    """Skip the test with a clear message when a shared fixture is absent."""
+    """Skip the test with a clear message when a shared fixture is absent; in CI (``CI=true``) fail instead, so a
+    missing ``../shared`` cannot pass a run by skipping its parity tests."""
     if not path.exists():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{what} not found at {path}: CI must run with ../shared beside the clone")
         pytest.skip(f"{what} not found at {path} (set HATAST_SHARED or HATAST_DATA to the shared folder)")
     return path
 

@@ -46,7 +46,9 @@ class Architecture:
     condition: KeyCondition | None
     """None: not recognisable from a state dict (a table file is loaded by its own reader)."""
     read_config: Callable[[Mapping[str, Tensor]], dict] | None
-    scale: Callable[[nn.Module], int | Literal["any"]]
+    scale: Callable[[nn.Module], int | Literal["any"] | tuple[int, ...]]
+    """One integer scale; "any" (float scales, IM-LUT); or the integer scales the network takes as its ``scale``
+    input (USRNet)."""
     size_multiple: Callable[[nn.Module], int] = lambda net: 1
     tiling: Tiling = "exact"
     dtypes: tuple[str, ...] = ("float32",)
@@ -68,7 +70,7 @@ class ModelDescriptor:
         return self.architecture.name
 
     @property
-    def scale(self) -> int | Literal["any"]:
+    def scale(self) -> int | Literal["any"] | tuple[int, ...]:
         return self.architecture.scale(self.network)
 
     @property

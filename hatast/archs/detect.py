@@ -13,6 +13,7 @@ from .hat_arch import HAT, hat_config_from_state_dict
 from .hat_ast_arch import HATAST, hat_ast_config_from_state_dict
 from .lut_arch import LUTNet
 from .srlut_arch import SRLUTNet, is_srlut_state_dict, srlut_config_from_state_dict
+from .usrnet_arch import USRNet, usrnet_config_from_state_dict
 
 _HAT_KEYS = frozenset({
     "relative_position_index_SA", "relative_position_index_OCA", "conv_first.weight", "patch_embed.norm.weight",
@@ -20,6 +21,8 @@ _HAT_KEYS = frozenset({
     "layers.0.residual_group.overlap_attn.relative_position_bias_table", "norm.weight", "conv_after_body.weight",
     "conv_last.weight"})
 _OCAB = "layers.0.residual_group.overlap_attn."
+USRNET_SCALES = (1, 2, 3, 4)
+"""The scales USRNet is trained for (it takes any integer scale as an input, these are the ones we test)."""
 
 ARCHITECTURES: list[Architecture] = [  # the most specific first: HATAST's keys include HAT's
     Architecture("HATAST", HATAST,
@@ -32,6 +35,12 @@ ARCHITECTURES: list[Architecture] = [  # the most specific first: HATAST's keys 
     Architecture("SRLUTNet", SRLUTNet,
                  KeyCondition(frozenset({"net.body.0.weight", "net.body.0.bias"}), check=is_srlut_state_dict),
                  srlut_config_from_state_dict, scale=lambda net: net.upscale),
+    Architecture("USRNet", USRNet,
+                 KeyCondition(frozenset({"p.m_head.weight", "p.m_down1.0.res.0.weight", "p.m_body.0.res.0.weight",
+                                         "p.m_up1.0.weight", "p.m_tail.weight", "h.mlp.0.weight", "h.mlp.2.weight",
+                                         "h.mlp.4.weight"})),
+                 usrnet_config_from_state_dict, scale=lambda net: USRNET_SCALES, size_multiple=lambda net: 1,
+                 tiling="approximate", extra_inputs=("kernel", "sigma", "scale")),
     Architecture("LUTNet", LUTNet, None, None, scale=lambda net: net.upscale),
 ]
 

@@ -202,3 +202,206 @@ def _numerator(scale: float) -> int:
     if abs(float(fraction) - scale) > 1e-9:
         raise ValueError(f"scale {scale} is not a ratio of small integers")
     return fraction.numerator
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Blur kernels, circular blur, decimation and noise: USRNet's degradation y = (x (x) k) downarrow_s + n
+# --------------------------------------------------------------------------------------------------------------
+
+KERNEL_SIZE = 25
+"""USRNet's kernel size (training kernels and the 12 benchmark kernels)."""
+
+
+def gaussian_kernel(variances: tuple[float, float], angle: float = 0.0, size: int = KERNEL_SIZE) -> np.ndarray:
+    """A ``size x size`` Gaussian kernel (float64, sums to one) with covariance eigenvalues ``variances``
+    (pixels^2) along the direction ``angle`` (radians) and its normal; centred at ``size // 2``."""
+    var1, var2 = (float(v) for v in variances)
+    if min(var1, var2) <= 0:
+        raise ValueError(f"Gaussian variances must be > 0, got {variances}")
+    c, s = math.cos(angle), math.sin(angle)
+    rotation = np.array([[c, -s], [s, c]])
+    precision = rotation @ np.diag([1 / var1, 1 / var2]) @ rotation.T
+    offsets = np.arange(size, dtype=np.float64) - size // 2
+    xx, yy = np.meshgrid(offsets, offsets)  # x: columns, y: rows
+    points = np.stack([xx, yy], axis=-1)
+    kernel = np.exp(-0.5 * np.einsum("...i,ij,...j->...", points, precision, points))
+    return kernel / kernel.sum()
+
+
+def motion_kernel(rng: np.random.Generator, size: int = KERNEL_SIZE) -> np.ndarray:
+    """A random camera-shake kernel: a trajectory walked in 0.25-pixel steps whose heading drifts at random (with
+    an occasional jerk), of random length (6 to ``1.2 * size`` pixels), scaled to fit ``size - 2`` pixels,
+    splatted bilinearly onto ``size x size``, centred on its centre of mass and normalised. Extents run from a
+    few pixels to most of the kernel, like the motion kernels of USRNet's benchmark (8-18 of 25)."""
+    step = 0.25
+    length = rng.uniform(6.0, 1.2 * size)
+    heading = rng.uniform(0, 2 * math.pi)
+    turn = rng.uniform(0.02, 0.12)  # heading noise per step: straight strokes to curly ones
+    n_steps = int(length / step)
+    turns = rng.normal(0.0, turn, n_steps)
+    jerks = rng.random(n_steps) < 0.004
+    turns[jerks] += rng.normal(0.0, 1.2, int(jerks.sum()))
+    headings = heading + np.cumsum(turns)
+    points = np.concatenate([[[0.0, 0.0]], np.cumsum(step * np.stack([np.cos(headings), np.sin(headings)], 1), 0)])
+    points -= points.mean(axis=0)
+    extent = np.abs(points).max()
+    if extent > (size - 3) / 2:
+        points *= (size - 3) / 2 / extent
+    points += size // 2
+    kernel = np.zeros((size, size))
+    r0, c0 = np.floor(points[:, 1]).astype(int), np.floor(points[:, 0]).astype(int)
+    fr, fc = points[:, 1] - r0, points[:, 0] - c0
+    for dr, dc, weight in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 0, fr * (1 - fc)),
+                           (1, 1, fr * fc)):
+        np.add.at(kernel, (r0 + dr, c0 + dc), weight)
+    return kernel / kernel.sum()
+
+
+def random_training_kernel(rng: np.random.Generator, size: int = KERNEL_SIZE,
+                           variance_range: tuple[float, float] = (0.6, 12.0)) -> np.ndarray:
+    """USRNet's training kernel pool: half anisotropic Gaussians (eigenvalues uniform in ``variance_range``, any
+    angle), half random motion blurs."""
+    if rng.random() < 0.5:
+        low, high = variance_range
+        return gaussian_kernel((rng.uniform(low, high), rng.uniform(low, high)), rng.uniform(0, math.pi), size)
+    return motion_kernel(rng, size)
+
+
+def circular_blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``image (x) kernel`` with wrap-around borders (float64 ``[H, W]`` or ``[H, W, C]``): the convolution whose
+    transfer function USRNet's data step inverts (kernel centre at ``(kh // 2, kw // 2)``; equal to
+    ``scipy.ndimage.convolve(..., mode='wrap')`` for odd kernels). Kernels larger than the image wrap too."""
+    h, w = image.shape[:2]
+    kh, kw = kernel.shape
+    rows = (np.arange(kh) - kh // 2) % h
+    cols = (np.arange(kw) - kw // 2) % w
+    psf = np.zeros((h, w))
+    np.add.at(psf, (rows[:, None], cols[None, :]), kernel)
+    otf = np.fft.rfft2(psf)
+    spectrum = np.fft.rfft2(image.astype(np.float64), axes=(0, 1))
+    if image.ndim == 3:
+        otf = otf[..., None]
+    return np.fft.irfft2(spectrum * otf, s=(h, w), axes=(0, 1))
+
+
+def decimate(image: np.ndarray, scale: int) -> np.ndarray:
+    """Upper-left pixel of every ``scale x scale`` block (USRNet's ``downarrow_s``)."""
+    return image[::scale, ::scale]
+
+
+def blur_downsample_noise(hr: np.ndarray, kernel: np.ndarray, scale: int, sigma: float,
+                          rng: np.random.Generator | None) -> np.ndarray:
+    """USRNet's LR of a float HR image in [0, 1]: circular blur, upper-left decimation, Gaussian noise of standard
+    deviation ``sigma`` (in [0, 1] units, drawn from ``rng``; no noise when ``sigma`` is 0). Float64, neither
+    clipped nor quantised, as the paper's protocol feeds it."""
+    lr = decimate(circular_blur(hr, kernel), scale)
+    if sigma > 0:
+        lr = lr + rng.normal(0.0, sigma, lr.shape)
+    return lr
+
+
+def load_kernel(spec: str) -> np.ndarray:
+    """A blur kernel from a file or a spec, normalised to sum to one (float64 ``[kh, kw]``).
+
+    * ``gaussian:S`` isotropic Gaussian of standard deviation ``S`` pixels; ``gaussian:S1,S2,DEG`` anisotropic
+      (standard deviations along and across ``DEG`` degrees); ``:size=N`` appended sets the size (default 25);
+    * ``file.npy`` a 2-D array; ``file.png`` (or any image) a grey image, e.g. a motion-blur trajectory;
+    * ``file.mat`` the only 2-D array in it, or ``file.mat:N`` entry ``N`` (0-based) of a cell array such as the
+      USRNet benchmark's ``kernels_12.mat``.
+    """
+    text = spec.strip()
+    if text.lower().startswith("gaussian:"):
+        body = text.split(":", 1)[1]
+        size = KERNEL_SIZE
+        if ":size=" in body:
+            body, size_text = body.split(":size=")
+            size = _parse_int(size_text, spec)
+        values = [_parse_float(v, spec) for v in body.split(",")]
+        if len(values) == 1 and values[0] > 0:
+            kernel = gaussian_kernel((values[0] ** 2, values[0] ** 2), 0.0, size)
+        elif len(values) == 3 and min(values[:2]) > 0:
+            kernel = gaussian_kernel((values[0] ** 2, values[1] ** 2), math.radians(values[2]), size)
+        else:
+            raise ValueError(f"kernel spec {spec!r}: expected gaussian:SIGMA or gaussian:S1,S2,DEGREES with "
+                             "positive sigmas")
+        return kernel
+    path_text, index = text, None
+    head, sep, tail = text.rpartition(":")
+    if sep and tail.isdigit() and head.lower().endswith(".mat"):
+        path_text, index = head, int(tail)
+    from pathlib import Path
+
+    path = Path(path_text)
+    if not path.is_file():
+        raise ValueError(f"kernel {spec!r}: no such file (or use gaussian:SIGMA)")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            kernel = np.load(path, allow_pickle=False)
+        elif suffix == ".mat":
+            kernel = _kernel_from_mat(path, index)
+        else:
+            from ..utils.image import read_image
+
+            image = read_image(path)
+            kernel = image.bgr.astype(np.float64).mean(axis=-1) / image.max_value
+    except ValueError:
+        raise
+    except Exception as err:  # a damaged file: one line naming it
+        raise ValueError(f"kernel {spec!r}: cannot read ({type(err).__name__}: {err})") from None
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2 or min(kernel.shape) < 1 or not np.isfinite(kernel).all() or (kernel < 0).any():
+        raise ValueError(f"kernel {spec!r}: expected a 2-D array of finite values >= 0, got shape {kernel.shape}")
+    if kernel.sum() <= 0:
+        raise ValueError(f"kernel {spec!r} sums to zero")
+    return kernel / kernel.sum()
+
+
+def benchmark_kernels(path: str) -> list[np.ndarray]:
+    """Every kernel of a cell-array ``.mat`` file (USRNet's ``kernels_12.mat``: 4 isotropic, 4 anisotropic,
+    4 motion), each normalised to sum to one."""
+    cells = _mat_cells(path)
+    return [np.asarray(k, np.float64) / np.asarray(k, np.float64).sum() for k in cells]
+
+
+def _mat_cells(path) -> list[np.ndarray]:
+    from scipy.io import loadmat
+
+    contents = {k: v for k, v in loadmat(str(path)).items() if not k.startswith("__")}
+    cells = [v for v in contents.values() if isinstance(v, np.ndarray) and v.dtype == object]
+    if len(cells) != 1:
+        raise ValueError(f"{path}: expected one cell array of kernels, found {len(cells)}")
+    return [np.asarray(k) for k in cells[0].ravel()]
+
+
+def _kernel_from_mat(path, index: int | None) -> np.ndarray:
+    from scipy.io import loadmat
+
+    if index is not None:
+        cells = _mat_cells(path)
+        if not 0 <= index < len(cells):
+            raise ValueError(f"kernel {path}:{index}: the file holds {len(cells)} kernels (0..{len(cells) - 1})")
+        return cells[index]
+    arrays = [v for k, v in loadmat(str(path)).items()
+              if not k.startswith("__") and isinstance(v, np.ndarray) and v.dtype != object and v.ndim == 2]
+    if len(arrays) != 1:
+        raise ValueError(f"kernel {path}: expected one 2-D array (or name an entry of a cell array as "
+                         f"{path}:N), found {len(arrays)}")
+    return arrays[0]
+
+
+def _parse_float(text: str, spec: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"kernel spec {spec!r}: {text!r} is not a number") from None
+
+
+def _parse_int(text: str, spec: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"kernel spec {spec!r}: size {text!r} is not an integer") from None
+    if value < 1:
+        raise ValueError(f"kernel spec {spec!r}: size must be >= 1")
+    return value

@@ -174,7 +174,11 @@ def validate_options(opt: dict, is_train: bool, source: str, overrides: dict | N
         upscale = describe(net).scale
     except ValueError:  # an architecture from BasicSR itself: no descriptor, no scale to compare
         upscale = None
-    if upscale not in (None, "any") and upscale != scale:
+    if isinstance(upscale, tuple):  # the network takes the scale as an input (USRNet)
+        if scale not in upscale:
+            raise OptionsError(f"{source}: scale is {scale}; {type(net).__name__} is tested at scales "
+                               f"{', '.join(map(str, upscale))} (scale)")
+    elif upscale not in (None, "any") and upscale != scale:
         raise OptionsError(f"{source}: scale is {scale} but network_g upscales by {upscale} (network_g:upscale)")
 
     lines = []

@@ -1,0 +1,302 @@
+"""USRNet (Zhang, Van Gool, Timofte, CVPR 2020): a deep unfolding network for any blur kernel, integer scale and
+noise level.
+
+For ``K`` iterations it alternates a data step, the exact solution of
+
+    z_k = argmin_z ||(z (x) k) downarrow_s - y||^2 + alpha_k ||z - x_{k-1}||^2
+
+(circular convolution ``(x)`` with the kernel ``k``, ``downarrow_s`` keeps the upper-left pixel of every ``s x s``
+block), computed in the Fourier domain without parameters, with a prior step ``x_k = ResUNet([z_k, beta_k])`` that
+denoises ``z_k`` knowing the noise level ``beta_k`` (a constant fourth channel). A hyper-parameter net maps
+``(sigma, s)`` to every ``alpha_k`` and ``beta_k``.
+
+State-dict keys are the authors' (``p.*`` prior, ``h.mlp.*`` hyper-parameters; the data step has none), so their
+released ``usrnet.pth`` / ``usrnet_tiny.pth`` load with ``strict=True``.
+
+Data step, what it computes once per forward and not per iteration: the kernel's transfer function ``FB``,
+``|FB|^2`` and its block mean ``invW``, and ``conj(FB) F(S^T y)``. The ``s x s`` block structure is a view
+(``[.., s, h, s, w]``), never a stacked copy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from basicsr.utils.registry import ARCH_REGISTRY
+from torch import Tensor, nn
+
+# --------------------------------------------------------------------------------------------------------------
+# Data step: Fourier-domain pieces
+# --------------------------------------------------------------------------------------------------------------
+
+
+def kernel_to_otf(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
+    """The optical transfer function of ``kernel`` ``[B, 1, kh, kw]`` for images of ``shape`` (complex
+    ``[B, 1, H, W]``): the kernel placed with its centre ``(kh // 2, kw // 2)`` at index ``(0, 0)``, wrapped
+    circularly, then ``fft2``.
+
+    Wrapping sums the entries that fall on one position, so an image smaller than the kernel (where the authors'
+    ``p2o`` fails) gets the exact circular convolution too.
+    """
+    height, width = shape
+    kh, kw = kernel.shape[-2:]
+    if kh <= height and kw <= width:  # the common case: one placement and two rolls
+        psf = kernel.new_zeros(kernel.shape[:-2] + (height, width))
+        psf[..., :kh, :kw] = kernel
+        psf = torch.roll(psf, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
+    else:
+        rows = (torch.arange(kh, device=kernel.device) - kh // 2) % height
+        cols = (torch.arange(kw, device=kernel.device) - kw // 2) % width
+        flat = (rows[:, None] * width + cols[None, :]).reshape(-1)
+        psf = kernel.new_zeros(kernel.shape[:-2] + (height * width,))
+        psf.index_add_(-1, flat, kernel.reshape(kernel.shape[:-2] + (-1,)))
+        psf = psf.reshape(kernel.shape[:-2] + (height, width))
+    return torch.fft.fft2(psf)
+
+
+def zero_fill_upsample(x: Tensor, scale: int) -> Tensor:
+    """``S^T``: ``[..., h, w]`` -> ``[..., h*s, w*s]`` with ``x`` at the upper-left pixel of each block, zeros
+    elsewhere (the adjoint of upper-left decimation)."""
+    if scale == 1:
+        return x
+    out = x.new_zeros(x.shape[:-2] + (x.shape[-2] * scale, x.shape[-1] * scale))
+    out[..., ::scale, ::scale] = x
+    return out
+
+
+def block_mean(x: Tensor, scale: int) -> Tensor:
+    """Mean of the ``s x s`` distinct blocks of ``x`` ``[..., s*h, s*w]`` -> ``[..., h, w]`` (block ``(i, j)`` is
+    rows ``i*h:(i+1)*h``, columns ``j*w:(j+1)*w``)."""
+    if scale == 1:
+        return x
+    *lead, height, width = x.shape
+    return x.reshape(*lead, scale, height // scale, scale, width // scale).mean(dim=(-4, -2))
+
+
+class DataStep(nn.Module):
+    """The closed-form data step. ``prepare`` computes the per-forward Fourier terms; ``forward`` solves for one
+    ``alpha``. Parameter-free."""
+
+    @staticmethod
+    def prepare(lq: Tensor, kernel: Tensor, scale: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(FB, conj(FB), block_mean(|FB|^2), conj(FB) F(S^T y))`` for LR ``lq`` ``[B, C, h, w]``."""
+        height, width = lq.shape[-2] * scale, lq.shape[-1] * scale
+        otf = kernel_to_otf(kernel, (height, width))
+        otf_conj = torch.conj(otf)
+        inv_w = block_mean(otf.real.square() + otf.imag.square(), scale)
+        fbfy = otf_conj * torch.fft.fft2(zero_fill_upsample(lq, scale))
+        return otf, otf_conj, inv_w, fbfy
+
+    def forward(self, x: Tensor, terms: tuple[Tensor, Tensor, Tensor, Tensor], alpha: Tensor, scale: int) -> Tensor:
+        """``x`` ``[B, C, H, W]`` (the previous estimate), ``alpha`` ``[B, 1, 1, 1]`` -> the minimiser (real)."""
+        otf, otf_conj, inv_w, fbfy = terms
+        fr = fbfy + torch.fft.fft2(alpha * x)
+        # Woodbury on the block structure: (FB^H S^T S FB + alpha)^-1 applied to FR
+        fbr = block_mean(otf * fr, scale)
+        inv_wbr = fbr / (inv_w + alpha)
+        if scale == 1:
+            correction = otf_conj * inv_wbr
+        else:
+            *lead, height, width = fr.shape
+            h, w = height // scale, width // scale
+            correction = (otf_conj.reshape(*otf_conj.shape[:-2], scale, h, scale, w)
+                          * inv_wbr.reshape(*inv_wbr.shape[:-2], 1, h, 1, w)).reshape(*lead, height, width)
+        return torch.fft.ifft2((fr - correction) / alpha).real
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Prior: ResUNet
+# --------------------------------------------------------------------------------------------------------------
+
+
+class ResBlock(nn.Module):
+    """``x + conv(relu(conv(x)))``, 3x3 bias-free convolutions: ``[B, C, H, W]`` -> same."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.res = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.ReLU(inplace=True),
+                                 nn.Conv2d(channels, channels, 3, padding=1, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.res(x)
+
+
+class ResUNet(nn.Module):
+    """The denoising prior: a 4-scale U-Net of residual blocks with additive skips and no global residual.
+
+    ``[B, in_nc, H, W]`` -> ``[B, out_nc, H, W]``; any ``H, W`` (replicate-padded to a multiple of 8, cropped back).
+
+    Args:
+        in_nc: input channels (image + noise-level map).
+        out_nc: output channels.
+        nc: channels at the four scales.
+        nb: residual blocks per scale.
+    """
+
+    def __init__(self, in_nc: int = 4, out_nc: int = 3, nc: Sequence[int] = (64, 128, 256, 512), nb: int = 2) -> None:
+        super().__init__()
+        if len(nc) != 4:
+            raise ValueError(f"nc must list 4 channel counts, got {list(nc)}")
+        c1, c2, c3, c4 = nc
+        self.m_head = nn.Conv2d(in_nc, c1, 3, padding=1, bias=False)
+        self.m_down1 = nn.Sequential(*[ResBlock(c1) for _ in range(nb)], nn.Conv2d(c1, c2, 2, stride=2, bias=False))
+        self.m_down2 = nn.Sequential(*[ResBlock(c2) for _ in range(nb)], nn.Conv2d(c2, c3, 2, stride=2, bias=False))
+        self.m_down3 = nn.Sequential(*[ResBlock(c3) for _ in range(nb)], nn.Conv2d(c3, c4, 2, stride=2, bias=False))
+        self.m_body = nn.Sequential(*[ResBlock(c4) for _ in range(nb)])
+        self.m_up3 = nn.Sequential(nn.ConvTranspose2d(c4, c3, 2, stride=2, bias=False),
+                                   *[ResBlock(c3) for _ in range(nb)])
+        self.m_up2 = nn.Sequential(nn.ConvTranspose2d(c3, c2, 2, stride=2, bias=False),
+                                   *[ResBlock(c2) for _ in range(nb)])
+        self.m_up1 = nn.Sequential(nn.ConvTranspose2d(c2, c1, 2, stride=2, bias=False),
+                                   *[ResBlock(c1) for _ in range(nb)])
+        self.m_tail = nn.Conv2d(c1, out_nc, 3, padding=1, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2:]
+        x = F.pad(x, (0, -width % 8, 0, -height % 8), mode="replicate")
+        x1 = self.m_head(x)
+        x2 = self.m_down1(x1)
+        x3 = self.m_down2(x2)
+        x4 = self.m_down3(x3)
+        x = self.m_body(x4)
+        x = self.m_up3(x + x4)
+        x = self.m_up2(x + x3)
+        x = self.m_up1(x + x2)
+        x = self.m_tail(x + x1)
+        return x[..., :height, :width]
+
+
+class HyperNet(nn.Module):
+    """``(sigma, s)`` ``[B, 2, 1, 1]`` -> ``[B, 2K, 1, 1]`` positive: ``alpha_1..K`` then ``beta_1..K``."""
+
+    def __init__(self, in_nc: int = 2, out_nc: int = 16, channels: int = 64) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Conv2d(in_nc, channels, 1), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 1),
+                                 nn.ReLU(inplace=True), nn.Conv2d(channels, out_nc, 1), nn.Softplus())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.mlp(x) + 1e-6
+
+
+# --------------------------------------------------------------------------------------------------------------
+# USRNet
+# --------------------------------------------------------------------------------------------------------------
+
+
+@ARCH_REGISTRY.register()
+class USRNet(nn.Module):
+    """USRNet: ``forward(lq, kernel, sigma, scale)``.
+
+    Inputs: ``lq`` ``[B, C, h, w]`` in [0, 1]; ``kernel`` ``[B or 1, 1, kh, kw]`` (or ``[kh, kw]``), any size, one
+    per sample, normalised to sum to one (a warning when it did not); ``sigma`` the noise level in [0, 1] units
+    (a number, ``[B]`` or ``[B, 1, 1, 1]``); ``scale`` an integer >= 1 (one per batch). Output ``[B, C, h*s, w*s]``.
+
+    Args:
+        n_iter: unfolding iterations K (8 in the paper, 6 for USRNet-tiny).
+        h_nc: hidden channels of the hyper-parameter net.
+        in_nc: prior input channels (colour channels + 1 for the noise-level map).
+        out_nc: prior output channels.
+        nc: prior channels at its four scales.
+        nb: residual blocks per prior scale.
+    """
+
+    def __init__(self, n_iter: int = 8, h_nc: int = 64, in_nc: int = 4, out_nc: int = 3,
+                 nc: Sequence[int] = (64, 128, 256, 512), nb: int = 2) -> None:
+        super().__init__()
+        self.n_iter = n_iter
+        self.d = DataStep()
+        self.p = ResUNet(in_nc, out_nc, nc, nb)
+        self.h = HyperNet(2, 2 * n_iter, h_nc)
+
+    def forward(self, lq: Tensor, kernel: Tensor, sigma: Tensor | float, scale: int) -> Tensor:
+        scale = _check_scale(scale)
+        batch = lq.shape[0]
+        kernel = _batch_kernel(kernel, lq)
+        sigma = torch.as_tensor(sigma, dtype=lq.dtype, device=lq.device).reshape(-1, 1, 1, 1).expand(batch, 1, 1, 1)
+        terms = self.d.prepare(lq, kernel, scale)
+        x = F.interpolate(lq, scale_factor=scale, mode="nearest") if scale > 1 else lq
+        ab = self.h(torch.cat((sigma, torch.full_like(sigma, float(scale))), dim=1))
+        for i in range(self.n_iter):
+            x = self.d(x, terms, ab[:, i:i + 1], scale)
+            noise_map = ab[:, self.n_iter + i:self.n_iter + i + 1].expand(-1, 1, x.shape[-2], x.shape[-1])
+            x = self.p(torch.cat((x, noise_map), dim=1))
+        return x
+
+
+def _check_scale(scale) -> int:
+    value = int(scale)
+    if value != scale or value < 1:
+        raise ValueError(f"USRNet takes an integer scale >= 1, got {scale}")
+    return value
+
+
+def _batch_kernel(kernel: Tensor, lq: Tensor) -> Tensor:
+    """``kernel`` as ``[B, 1, kh, kw]`` in ``lq``'s dtype/device, each summing to one."""
+    kernel = torch.as_tensor(kernel, device=lq.device, dtype=lq.dtype)
+    if kernel.dim() == 2:
+        kernel = kernel[None, None]
+    elif kernel.dim() == 3:
+        kernel = kernel[:, None]
+    if kernel.dim() != 4 or kernel.shape[1] != 1 or kernel.shape[0] not in (1, lq.shape[0]):
+        raise ValueError(f"kernel must be [kh, kw], [B, kh, kw] or [B, 1, kh, kw] with B = 1 or {lq.shape[0]}, "
+                         f"got {list(kernel.shape)}")
+    total = kernel.sum(dim=(-2, -1), keepdim=True)
+    if not torch.compiler.is_compiling() and bool((total - 1).abs().max() > 1e-3):
+        if bool((total <= 0).any()):
+            raise ValueError("kernel sums to zero or less: not a blur kernel")
+        warnings.warn(f"blur kernel sums to {total.flatten().tolist()}, not 1: normalised", stacklevel=3)
+    return (kernel / total).expand(lq.shape[0], 1, -1, -1)
+
+
+def usrnet_config_from_state_dict(state: Mapping[str, Tensor]) -> dict:
+    """USRNet's constructor arguments read from tensor shapes."""
+    nb = len({key.split(".")[2] for key in state if key.startswith("p.m_body.")})
+    nc = [state["p.m_head.weight"].shape[0], state["p.m_down2.0.res.0.weight"].shape[0],
+          state["p.m_down3.0.res.0.weight"].shape[0], state["p.m_body.0.res.0.weight"].shape[0]]
+    return {"n_iter": state["h.mlp.4.weight"].shape[0] // 2, "h_nc": state["h.mlp.0.weight"].shape[0],
+            "in_nc": state["p.m_head.weight"].shape[1], "out_nc": state["p.m_tail.weight"].shape[0], "nc": nc,
+            "nb": nb}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reference path: the same equations written the straightforward way (as the authors' code does): the transfer
+# function and its terms recomputed every iteration, the s x s block stack materialised and the block mean tiled
+# back with ``repeat``. Tests compare against it; ``benchmarks/bench_usrnet.py`` times it.
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _stack_blocks(x: Tensor, scale: int) -> Tensor:
+    """``[..., s*h, s*w]`` -> ``[..., h, w, s*s]``, a copy of every block."""
+    blocks = torch.stack(torch.chunk(x, scale, dim=-2), dim=-1)
+    return torch.cat(torch.chunk(blocks, scale, dim=-2), dim=-1)
+
+
+def reference_data_step(x: Tensor, lq: Tensor, kernel: Tensor, alpha: Tensor, scale: int) -> Tensor:
+    """One data step from scratch: transfer function, ``|FB|^2``, ``F(S^T y)``, block stacks, all recomputed."""
+    height, width = x.shape[-2:]
+    otf = kernel_to_otf(kernel, (height, width))
+    otf_conj = torch.conj(otf)
+    otf_power = torch.pow(torch.abs(otf), 2)
+    fbfy = otf_conj * torch.fft.fftn(zero_fill_upsample(lq, scale), dim=(-2, -1))
+    fr = fbfy + torch.fft.fftn(alpha * x, dim=(-2, -1))
+    fbr = torch.mean(_stack_blocks(otf * fr, scale), dim=-1)
+    inv_w = torch.mean(_stack_blocks(otf_power, scale), dim=-1)
+    inv_wbr = fbr / (inv_w + alpha)
+    fx = (fr - otf_conj * inv_wbr.repeat(1, 1, scale, scale)) / alpha
+    return torch.real(torch.fft.ifftn(fx, dim=(-2, -1)))
+
+
+def reference_forward(net: USRNet, lq: Tensor, kernel: Tensor, sigma: Tensor | float, scale: int) -> Tensor:
+    """``net``'s output computed with :func:`reference_data_step` (same prior and hyper-parameter net)."""
+    scale = _check_scale(scale)
+    kernel = _batch_kernel(kernel, lq)
+    sigma = torch.as_tensor(sigma, dtype=lq.dtype, device=lq.device).reshape(-1, 1, 1, 1).expand(lq.shape[0], 1, 1, 1)
+    x = F.interpolate(lq, scale_factor=scale, mode="nearest")
+    ab = net.h(torch.cat((sigma, torch.tensor(float(scale)).type_as(sigma).expand_as(sigma)), dim=1))
+    for i in range(net.n_iter):
+        x = reference_data_step(x, lq, kernel, ab[:, i:i + 1], scale)
+        x = net.p(torch.cat((x, ab[:, net.n_iter + i:net.n_iter + i + 1].repeat(1, 1, x.size(2), x.size(3))), dim=1))
+    return x
