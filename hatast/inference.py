@@ -6,6 +6,7 @@ Tables run without importing torch (the fused CPU kernel); networks import it wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +29,37 @@ class UpscaleError(RuntimeError):
     """One image could not be upscaled (out of memory, a failed tile); the batch goes on."""
 
 
+BOUNDARIES = ("reflect", "wrap")
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """What a kernel-aware network (USRNet) is told about how the LR image was made.
+
+    Attributes:
+        kernel: the blur kernel ``[kh, kw]`` (sums to one; :func:`hatast.data.degradations.load_kernel`).
+        noise: noise standard deviation on the 0-255 scale.
+        boundary: ``reflect`` (default, for photos: the LR is mirror-padded before the FFT data step, whose
+            convolution is circular, and the padding cropped from the result) or ``wrap`` (the LR was made by
+            circular blur, as in the paper's protocol: no padding).
+        centre_aligned: the LR pixel ``i`` is centred on HR position ``s*i + (s-1)/2`` (as in imresize and in
+            cameras) rather than on ``s*i`` (USRNet's upper-left decimation): the kernel is shifted by
+            ``(s-1)/2`` pixels so the model's convention describes it and the result lines up with the input.
+    """
+
+    kernel: np.ndarray
+    noise: float = 0.0
+    boundary: str = "reflect"
+    centre_aligned: bool = False
+
+    def kernel_for(self, scale: int) -> np.ndarray:
+        if not self.centre_aligned or scale == 1:
+            return self.kernel
+        from .data.degradations import shift_kernel
+
+        return shift_kernel(self.kernel, -(scale - 1) / 2)
+
+
 def is_table(weights: str) -> bool:
     return Path(weights).suffix.lower() in LUT_SUFFIXES
 
@@ -40,24 +72,73 @@ class Upscaler:
     table: LUTTable | None = None
     model: ModelDescriptor | None = None
     """A network, recognised from its keys (:func:`hatast.archs.detect.detect`), with what running it takes."""
+    run_scale: int | None = None
+    """For networks that take the scale as an input (USRNet): the scale to run at."""
+    degradation: Degradation | None = None
+    """For networks that take a blur kernel and noise level (USRNet)."""
 
     @classmethod
-    def load(cls, weights: str, param_key: str | None, device: torch.device | str) -> Upscaler:
+    def load(cls, weights: str, param_key: str | None, device: torch.device | str, scale: float | None = None,
+             degradation: Degradation | None = None) -> Upscaler:
+        """Read ``weights``; ``scale`` and ``degradation`` are for networks that take them as inputs (USRNet) and
+        are refused (``ValueError``) by models with a fixed scale or no kernel input."""
         if is_table(weights):
             table = load_table(weights)
+            _check_fixed(f"SR-LUT {table.kind} x{table.scale} table", table.scale, scale, degradation)
             return cls(f"SR-LUT {table.kind} table x{table.scale} from {weights}", table=table)
-        from .archs.detect import detect
-        from .utils.checkpoint import load_into, read_state_dict
-
-        state, entry = read_state_dict(weights, param_key)
-        model = detect(state)
-        load_into(model.network, state, strict=True, source=weights)
-        model.network.to(device).eval()
-        return cls(f"{model.name} x{model.scale} from {weights} [{entry}]", model=model)
+        model, entry = load_network(weights, param_key, device)
+        if "kernel" not in model.extra_inputs:
+            _check_fixed(f"{model.name} x{model.scale}", model.scale, scale, degradation)
+            return cls(f"{model.name} x{model.scale} from {weights} [{entry}]", model=model)
+        if scale is None or degradation is None:
+            raise ValueError(f"{weights}: {model.name} needs --scale (one of "
+                             f"{', '.join(map(str, model.scale))}) and --kernel (a file or a spec such as "
+                             "gaussian:1.6)")
+        if scale not in model.scale:
+            raise ValueError(f"--scale {scale:g}: {model.name} runs at scales {', '.join(map(str, model.scale))}")
+        if degradation.boundary not in BOUNDARIES:
+            raise ValueError(f"boundary {degradation.boundary!r}: expected one of {', '.join(BOUNDARIES)}")
+        label = (f"{model.name} x{int(scale)} from {weights} [{entry}], kernel {degradation.kernel.shape[0]}x"
+                 f"{degradation.kernel.shape[1]}, noise {degradation.noise:g}/255, {degradation.boundary} boundary"
+                 + (", centre-aligned" if degradation.centre_aligned else ""))
+        return cls(label, model=model, run_scale=int(scale), degradation=degradation)
 
     @property
     def scale(self) -> int:
-        return self.table.scale if self.table is not None else int(self.model.scale)
+        if self.table is not None:
+            return self.table.scale
+        return self.run_scale if self.run_scale is not None else int(self.model.scale)
+
+    def check_tile(self, error: type[Exception] = ValueError) -> None:
+        """Refuse tiling for a network whose descriptor says it does not tile (``tiling: none``)."""
+        if self.model is not None and self.model.tiling == "none":
+            raise error(f"{self.model.name} cannot be tiled (each output pixel depends on the whole image); "
+                        "run whole images (--tile 0)")
+
+    def network_forward(self, device) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``lq -> sr`` for the network, with its extra inputs bound (USRNet: kernel, noise, scale, boundary)."""
+        if self.degradation is None:
+            return self.model
+        import torch
+
+        from .utils.padding import reflect_indices
+
+        d = self.degradation
+        kernel = torch.from_numpy(d.kernel_for(self.scale).astype(np.float32)).to(device)
+        sigma = torch.tensor([d.noise / 255], dtype=torch.float32, device=device)
+        scale = self.scale
+        # context the circular data step wraps into: the kernel's reach in LR pixels, and some for the prior
+        pad = -(-max(kernel.shape) // (2 * scale)) + 4 if d.boundary == "reflect" else 0
+
+        def forward(lq: torch.Tensor) -> torch.Tensor:
+            h, w = lq.shape[-2:]
+            if pad:
+                lq = lq.index_select(-2, torch.from_numpy(reflect_indices(h, pad, pad)).to(lq.device))
+                lq = lq.index_select(-1, torch.from_numpy(reflect_indices(w, pad, pad)).to(lq.device))
+            out = self.model(lq, kernel=kernel, sigma=sigma, scale=scale)
+            return out[..., pad * scale:(pad + h) * scale, pad * scale:(pad + w) * scale] if pad else out
+
+        return forward
 
     def __call__(self, image: Image, tile: int, tile_pad: int, device: torch.device | str,
                  self_ensemble: bool = False):
@@ -81,14 +162,17 @@ class Upscaler:
 
         from .utils.tiling import TileError, is_out_of_memory, tiled_forward
 
+        if tile:
+            self.check_tile(error=UpscaleError)
         try:
             with torch.inference_mode():
                 lq = image.tensor().to(device)
+                network = self.network_forward(device)
                 if tile:
                     def forward(x):
-                        return tiled_forward(self.model, x, self.scale, tile, tile_pad, self.model.size_multiple)
+                        return tiled_forward(network, x, self.scale, tile, tile_pad, self.model.size_multiple)
                 else:
-                    forward = self.model
+                    forward = network
                 return geometric_ensemble(forward, lq) if self_ensemble else forward(lq)
         except TileError as err:
             raise UpscaleError(str(err)) from None
@@ -96,6 +180,27 @@ class Upscaler:
             if not is_out_of_memory(err):
                 raise  # a bug, not a property of this image: show it whole
             raise UpscaleError("out of memory" + ("" if tile else " (try --tile 256)")) from None
+
+
+def load_network(weights: str, param_key: str | None, device) -> tuple[ModelDescriptor, str]:
+    """The network of a checkpoint, recognised from its keys, loaded strictly, on ``device`` in eval mode; and the
+    checkpoint entry it came from."""
+    from .archs.detect import detect
+    from .utils.checkpoint import load_into, read_state_dict
+
+    state, entry = read_state_dict(weights, param_key)
+    model = detect(state)
+    load_into(model.network, state, strict=True, source=weights)
+    model.network.to(device).eval()
+    return model, entry
+
+
+def _check_fixed(name: str, own_scale, scale: float | None, degradation: Degradation | None) -> None:
+    if degradation is not None:
+        raise ValueError(f"{name} takes no blur kernel or noise level (only kernel-aware networks such as USRNet "
+                         "do); leave out --kernel/--noise")
+    if scale is not None and own_scale != "any" and scale != own_scale:
+        raise ValueError(f"--scale {scale:g}: {name} upscales by {own_scale} only")
 
 
 def geometric_ensemble(forward, x: torch.Tensor) -> torch.Tensor:

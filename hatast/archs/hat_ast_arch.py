@@ -13,7 +13,7 @@ fine-tuning starts from the HAT model's quality instead of below it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from .attention import overlap_relative_position_index, window_attention
-from .hat_arch import HAT, OCAB, hat_config_from_state_dict, overlap_window_size
+from .hat_arch import HAT, OCAB, ResiConnection, Upsampler, hat_config_from_state_dict, overlap_window_size
 
 OcabAttention = Literal["softmax", "assa"]
 OcabFfn = Literal["mlp", "frfn"]
@@ -192,7 +192,7 @@ class AdaptiveOCAB(OCAB):
 class HATAST(HAT):
     """HAT whose OCABs may use ASSA, FRFN and a wider overlap (HAT-S + AST: assa, frfn, overlap 0.75).
 
-    Takes every :class:`~hatast.archs.hat_arch.HAT` argument plus:
+    Takes every :class:`~hatast.archs.hat_arch.HAT` argument (``overlap_ratio`` defaults to 0.75) plus:
         ocab_attention: ``'assa'`` or ``'softmax'``.
         ocab_ffn: ``'frfn'`` or ``'mlp'``.
         assa_weighting: ``'sigmoid'`` (one logit) or ``'softmax2'`` (the AST paper's two softmax weights).
@@ -204,19 +204,48 @@ class HATAST(HAT):
 
     def __init__(
         self,
-        *args,
+        img_size: int = 64,
+        patch_size: int = 1,
+        in_chans: int = 3,
+        embed_dim: int = 96,
+        depths: Sequence[int] = (6, 6, 6, 6),
+        num_heads: Sequence[int] = (6, 6, 6, 6),
+        window_size: int = 7,
+        compress_ratio: int = 3,
+        squeeze_factor: int = 30,
+        conv_scale: float = 0.01,
         overlap_ratio: float = 0.75,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_scale: float | None = None,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.1,
+        ape: bool = False,
+        patch_norm: bool = True,
+        use_checkpoint: bool = False,
+        upscale: int = 2,
+        img_range: float = 1.0,
+        upsampler: Upsampler = "pixelshuffle",
+        resi_connection: ResiConnection = "1conv",
         ocab_attention: OcabAttention = "assa",
         ocab_ffn: OcabFfn = "frfn",
         assa_weighting: AssaWeighting = "sigmoid",
         assa_init_logit: float = 0.0,
         key_position_bias: bool = False,
-        **kwargs,
     ) -> None:
+        # HAT's arguments, spelt out (with the AST default overlap of 0.75) so option checks and help read one
+        # real signature; the OCAB options are read by build_overlap_block during HAT's construction.
         self._ocab_options = dict(attention=ocab_attention, ffn=ocab_ffn, assa_weighting=assa_weighting,
                                   assa_init_logit=assa_init_logit, key_position_bias=key_position_bias)
         self._plain_ocab = ocab_attention == "softmax" and ocab_ffn == "mlp" and not key_position_bias
-        super().__init__(*args, overlap_ratio=overlap_ratio, **kwargs)
+        super().__init__(
+            img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim, depths=depths,
+            num_heads=num_heads, window_size=window_size, compress_ratio=compress_ratio,
+            squeeze_factor=squeeze_factor, conv_scale=conv_scale, overlap_ratio=overlap_ratio, mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias, qk_scale=qk_scale, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate, ape=ape, patch_norm=patch_norm, use_checkpoint=use_checkpoint,
+            upscale=upscale, img_range=img_range, upsampler=upsampler, resi_connection=resi_connection)
 
     def build_overlap_block(self, dim: int, window_size: int, overlap_ratio: float, num_heads: int, qkv_bias: bool,
                             qk_scale: float | None, mlp_ratio: float) -> nn.Module:
@@ -344,17 +373,3 @@ def is_hat_ast_state_dict(state: Mapping[str, Tensor]) -> bool:
     ocab = "layers.0.residual_group.overlap_attn."
     return "relative_position_index_OCA" in state and any(
         k.startswith((ocab + "assa.", ocab + "mlp.linear1.", ocab + "key_position_bias")) for k in state)
-
-
-def _combined_signature() -> None:
-    """Expose HAT's arguments and HATAST's own as one signature, so option checks can name misspelt keys."""
-    import inspect
-
-    base = [p for p in inspect.signature(HAT).parameters.values() if p.name != "overlap_ratio"]
-    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in inspect.signature(HATAST.__init__).parameters
-           .values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    base = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in base]
-    HATAST.__signature__ = inspect.Signature(base + own)
-
-
-_combined_signature()

@@ -7,6 +7,11 @@ Writes ``<out>/<method>/<set>_x<s>.csv`` (one row per image: PSNR, SSIM, millise
 ``<out>/summary.md``, and prints the table. A rerun with the same ``-o`` computes only the images the CSV files lack.
 Sets are looked for as ``<data>/<set>/HR`` and ``<data>/<set>/LR_bicubic/X<s>`` (``hatast prepare benchmark`` makes
 them); a missing set is reported on one line and skipped.
+
+USRNet's Table 1 (blur kernels x scales x noise levels, LR made from HR by :mod:`hatast.eval.kernel_protocol`):
+
+    hatast bench --protocol usrnet_table1 -w usrnet_tiny.pth --kernels kernels_12.mat --sets Set5 Set14 \
+        --scale 2 3 4 --noise 0 2.55 7.65
 """
 
 from __future__ import annotations
@@ -27,11 +32,17 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--data", default=os.environ.get("HATAST_DATA", "datasets"),
                         help="folder holding the sets (default: $HATAST_DATA, else ./datasets)")
     parser.add_argument("--sets", nargs="+", default=list(BENCHMARK_SETS), help="default: all five")
-    parser.add_argument("--scale", type=parse_scale, required=True, help="SR factor: 4, 2.5, or 1.5_2 (rows_cols)")
+    parser.add_argument("--scale", type=parse_scale, nargs="+", default=None,
+                        help="SR factor: 4, 2.5, or 1.5_2 (rows_cols); usrnet_table1: any of 2 3 4 (default all)")
     parser.add_argument("--baselines", nargs="*", default=["bicubic"],
                         help="interpolation rows (bicubic always; also lanczos2, lanczos3, bilinear, nearest)")
-    parser.add_argument("--protocol", choices=["y", "rgb"], default="y",
-                        help="y: PSNR/SSIM on Y, border = scale (SR benchmarks); rgb: RGB, border = scale^2 (USRNet)")
+    parser.add_argument("--protocol", choices=["y", "rgb", "usrnet_table1"], default="y",
+                        help="y: PSNR/SSIM on Y, border = scale (SR benchmarks); rgb: RGB, border = scale^2; "
+                             "usrnet_table1: USRNet's kernel x scale x noise table (LR made from HR)")
+    parser.add_argument("--kernels", default=os.environ.get("HATAST_KERNELS"),
+                        help="usrnet_table1: the kernel bank (.mat cell array; default $HATAST_KERNELS)")
+    parser.add_argument("--noise", type=float, nargs="+", default=None,
+                        help="usrnet_table1: noise levels on the 0-255 scale (default 0 2.55 7.65)")
     parser.add_argument("--self-ensemble", action="store_true", help="networks: x8 flips/rotations averaged")
     parser.add_argument("--tile", type=non_negative_int, default=0,
                         help="networks: tile size (default: whole images, tiles of 256 then 128 when out of memory)")
@@ -59,7 +70,13 @@ def _set_threads(threads: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.protocol == "usrnet_table1":
+        return _table1(args, parser)
+    if args.scale is None or len(args.scale) != 1:
+        parser.error("--scale: give one scale (several only with --protocol usrnet_table1)")
+    args.scale = args.scale[0]
     from ..eval.runner import baseline_method, distinct_labels, evaluate, markdown_table, weights_method
 
     out = Path(args.output or f"results/bench/x{scale_tag(args.scale)}")
@@ -105,6 +122,61 @@ def main(argv: list[str] | None = None) -> int:
     write_bytes_atomic(out / "summary.md", table.encode())
     print(table)
     return 1 if missing else 0
+
+
+def _table1(args, parser) -> int:
+    from ..eval import kernel_protocol as table1
+
+    scales = args.scale or list(table1.SCALES)
+    if any(s != int(s) or s < 1 for s in scales):
+        parser.error("--scale: usrnet_table1 takes integer scales")
+    noises = args.noise if args.noise is not None else list(table1.NOISE_LEVELS)
+    if any(n < 0 for n in noises):
+        parser.error("--noise: levels must be >= 0")
+    if not args.kernels:
+        parser.error("--kernels: give the kernel bank (e.g. kernels_12.mat) or set HATAST_KERNELS")
+    sets, missing = {}, []
+    for name in args.sets:
+        try:
+            sets[name] = table1.hr_images(args.data, name)
+        except ValueError as err:
+            missing.append(str(err))
+    for line in missing:
+        print(f"skipped: {line}", file=sys.stderr)
+    if not sets:
+        print("error: no benchmark set found", file=sys.stderr)
+        return 2
+    threads = _set_threads(args.threads)
+    out = Path(args.output or "results/bench/usrnet_table1")
+    try:
+        from ..data.degradations import benchmark_kernels
+
+        n_kernels = len(benchmark_kernels(args.kernels))
+        device = resolve_device(args.device)
+        methods = [table1.bicubic_method()] + [table1.network_method(w, device) for w in args.weights]
+        names = [m.name for m in methods]
+        for method, label in zip(methods[1:], distinct_labels_of(args.weights)):
+            if names.count(method.name) > 1:
+                method.name = f"{method.name} ({label})"
+        print(f"hatast bench usrnet_table1: {n_kernels} kernels from {args.kernels}; scales "
+              f"{', '.join(str(int(s)) for s in scales)}; noise {', '.join(f'{n:g}' for n in noises)}; "
+              f"{', '.join(f'{n} ({len(p)})' for n, p in sets.items())}; {threads} threads on {device}; results in "
+              f"{out}", flush=True)
+        results = table1.run_protocol(methods, sets, args.kernels, [int(s) for s in scales], noises, out,
+                                      progress=not args.no_progress)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    table = table1.markdown(results, methods, n_kernels)
+    write_bytes_atomic(out / "summary.md", table.encode())
+    print(table)
+    return 1 if missing else 0
+
+
+def distinct_labels_of(paths: list[str]) -> list[str]:
+    from ..eval.runner import distinct_labels
+
+    return distinct_labels(paths) if paths else []
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..inference import UpscaleError, Upscaler, is_table
 from ..lut.table import LUTError
-from ..utils.arguments import OneLineParser, non_negative_int, resolve_device
+from ..utils.arguments import OneLineParser, non_negative_float, non_negative_int, positive_int, resolve_device
 from ..utils.files import (
     OutputError,
     check_output_folder,
@@ -50,7 +50,32 @@ def build_parser() -> OneLineParser:
                         help="auto (networks: CUDA, MPS, then CPU; tables: the fused CPU kernel), cpu, cuda, cuda:N "
                              "or mps")
     parser.add_argument("--suffix", default="", help="added to output file names before the extension")
+    usrnet = parser.add_argument_group("kernel-aware networks (USRNet): how the input was degraded")
+    usrnet.add_argument("--scale", type=positive_int, default=None, help="SR factor (USRNet: 1, 2, 3 or 4)")
+    usrnet.add_argument("--kernel", default=None,
+                        help="blur kernel: a file (.npy, .mat, .mat:N, an image) or gaussian:SIGMA / "
+                             "gaussian:S1,S2,DEGREES")
+    usrnet.add_argument("--noise", type=non_negative_float, default=0.0,
+                        help="noise standard deviation on the 0-255 scale (default 0)")
+    usrnet.add_argument("--boundary", choices=["reflect", "wrap"], default="reflect",
+                        help="reflect (default: photos; the LR is mirror-padded around the circular FFT step) or "
+                             "wrap (LR made by circular blur, as in the paper's protocol)")
+    usrnet.add_argument("--centre-aligned", action="store_true",
+                        help="the LR pixels are centred on their HR blocks (imresize, cameras) rather than on the "
+                             "blocks' upper-left pixels (USRNet's convention): shift the kernel by (s-1)/2")
     return parser
+
+
+def degradation_from_args(args):
+    """The :class:`~hatast.inference.Degradation` the options describe, or None without ``--kernel``."""
+    if args.kernel is None:
+        if args.noise or args.centre_aligned:
+            raise ValueError("--noise and --centre-aligned describe a blur kernel: give --kernel too")
+        return None
+    from ..data.degradations import load_kernel
+    from ..inference import Degradation
+
+    return Degradation(load_kernel(args.kernel), args.noise, args.boundary, args.centre_aligned)
 
 
 def collect_inputs(items: list[str]) -> list[Path]:
@@ -120,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         files = collect_inputs(args.inputs)
         folder = Path(args.output)
         plan = plan_outputs(files, folder, args.suffix, protected=[Path(args.weights)])
-        upscaler = Upscaler.load(args.weights, args.param_key, device)
+        upscaler = Upscaler.load(args.weights, args.param_key, device, args.scale, degradation_from_args(args))
+        if args.tile:
+            upscaler.check_tile()
         check_output_folder(folder, option="-o")
     except ValueError as err:  # hatast's errors (checkpoint, table, image, output, device) are ValueErrors
         print(f"error: {err}", file=sys.stderr)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 from basicsr.data.transforms import augment
+from basicsr.utils import imfrombytes
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from .bicubic_dataset import BicubicDownsampleDataset
@@ -30,6 +32,10 @@ class BlurDownsampleNoiseDataset(BicubicDownsampleDataset):
     :func:`~.degradations.load_kernel`), decimated at the option ``scale``, noise ``noise`` (0-255 scale) drawn
     with ``seed`` per image (the USRNet paper's protocol; the LR is float and neither clipped nor quantised).
 
+    Stored LR instead (``dataroot_lq`` + ``filename_tmpl``, as BasicSR's paired datasets): the LR files are read,
+    the HR cropped to ``LR size x scale``, and ``kernel``/``noise`` say what made them, e.g. ``kernel: bicubic:4``
+    for the standard bicubic benchmark sets.
+
     Every sample: ``gt`` ``[3, H, W]``, ``kernel`` ``[1, kh, kw]``, ``sigma`` ``[1]`` (0-1 scale), the LR
     (``lq`` or ``lq_x<s>``), ``scale`` and the paths.
     """
@@ -50,6 +56,8 @@ class BlurDownsampleNoiseDataset(BicubicDownsampleDataset):
             self.kernel = load_kernel(str(opt.get("kernel", "gaussian:1.6")))
             self.sigma = float(opt.get("noise", 0)) / 255
             self.seed = int(opt.get("seed", 0))
+            self.lq_root = opt.get("dataroot_lq")
+            self.lq_name = str(opt.get("filename_tmpl", "{}"))
 
     def __getitem__(self, index: int) -> dict:
         path = self.paths[index]
@@ -74,11 +82,17 @@ class BlurDownsampleNoiseDataset(BicubicDownsampleDataset):
                 sample[f"lq_x{s}"] = _tensor(lq + rng.normal(0.0, sigma, lq.shape) if sigma > 0 else lq)
         else:
             s = int(self.opt["scale"])
-            step = s * 8 // math.gcd(s, 8)
-            h, w = img.shape[:2]
-            hr = np.ascontiguousarray(img[: h - h % step, : w - w % step], dtype=np.float64) / peak
             kernel, sigma = self.kernel, self.sigma
-            sample["lq"] = _tensor(blur_downsample_noise(hr, kernel, s, sigma, np.random.default_rng(self.seed)))
+            if self.lq_root:
+                lq_path = Path(self.lq_root) / (self.lq_name.format(Path(path).stem) + Path(path).suffix)
+                lq = imfrombytes(Path(lq_path).read_bytes(), float32=True)
+                hr = np.ascontiguousarray(img[: lq.shape[0] * s, : lq.shape[1] * s], dtype=np.float64) / peak
+                sample["lq"], sample["lq_path"] = _tensor(lq), str(lq_path)
+            else:
+                step = s * 8 // math.gcd(s, 8)
+                h, w = img.shape[:2]
+                hr = np.ascontiguousarray(img[: h - h % step, : w - w % step], dtype=np.float64) / peak
+                sample["lq"] = _tensor(blur_downsample_noise(hr, kernel, s, sigma, np.random.default_rng(self.seed)))
             sample["scale"] = s
         sample["gt"] = _tensor(hr)
         sample["kernel"] = torch.from_numpy(kernel.astype(np.float32))[None]

@@ -267,6 +267,36 @@ def random_training_kernel(rng: np.random.Generator, size: int = KERNEL_SIZE,
     return motion_kernel(rng, size)
 
 
+def bicubic_kernel(scale: int) -> np.ndarray:
+    """MATLAB's bicubic downsampling by ``scale`` as a blur kernel in USRNet's convention (blur, then keep the
+    upper-left pixel of each block): LR pixel ``i`` of imresize is centred on HR position ``s*i + (s-1)/2`` and
+    weighs HR pixel ``j`` by ``cubic((s*i + (s-1)/2 - j) / s) / s``, so the kernel is the stretched cubic moved by
+    ``(s-1)/2``. Separable, ``2 * ceil(2s + (s-1)/2) - 1`` square (9, 13, 19 for x2, x3, x4), sums to one; away from
+    the borders ``decimate(circular_blur(hr, k), s)`` equals ``imresize(hr, 1/s)`` in float."""
+    shift = (scale - 1) / 2
+    half = math.ceil(2 * scale + shift) - 1
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    taps = _cubic((offsets + shift) / scale) / scale
+    kernel = np.outer(taps, taps)
+    return kernel / kernel.sum()
+
+
+def shift_kernel(kernel: np.ndarray, shift: float) -> np.ndarray:
+    """``kernel`` moved by ``shift`` pixels down and right (negative: up and left), by bilinear interpolation on a
+    canvas grown by ``ceil(|shift|) + 1`` pixels per side (so its centre index stays the centre); sums to one.
+
+    USRNet decimates at the upper-left pixel of each block. For an LR image whose pixel ``i`` is centred on HR
+    position ``s*i + (s-1)/2`` (imresize, cameras), the same degradation in USRNet's convention has the kernel
+    moved by ``-(s-1)/2``.
+    """
+    from scipy.ndimage import shift as nd_shift
+
+    margin = math.ceil(abs(shift)) + 1
+    canvas = np.pad(np.asarray(kernel, np.float64), margin)
+    moved = np.clip(nd_shift(canvas, (shift, shift), order=1, mode="constant"), 0, None)
+    return moved / moved.sum()
+
+
 def circular_blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """``image (x) kernel`` with wrap-around borders (float64 ``[H, W]`` or ``[H, W, C]``): the convolution whose
     transfer function USRNet's data step inverts (kernel centre at ``(kh // 2, kw // 2)``; equal to
@@ -303,6 +333,7 @@ def blur_downsample_noise(hr: np.ndarray, kernel: np.ndarray, scale: int, sigma:
 def load_kernel(spec: str) -> np.ndarray:
     """A blur kernel from a file or a spec, normalised to sum to one (float64 ``[kh, kw]``).
 
+    * ``bicubic:S`` the kernel of MATLAB bicubic downsampling by ``S`` (:func:`bicubic_kernel`);
     * ``gaussian:S`` isotropic Gaussian of standard deviation ``S`` pixels; ``gaussian:S1,S2,DEG`` anisotropic
       (standard deviations along and across ``DEG`` degrees); ``:size=N`` appended sets the size (default 25);
     * ``file.npy`` a 2-D array; ``file.png`` (or any image) a grey image, e.g. a motion-blur trajectory;
@@ -310,6 +341,9 @@ def load_kernel(spec: str) -> np.ndarray:
       USRNet benchmark's ``kernels_12.mat``.
     """
     text = spec.strip()
+    if text.lower().startswith("bicubic:"):
+        scale = _parse_int(text.split(":", 1)[1], spec)
+        return bicubic_kernel(scale)
     if text.lower().startswith("gaussian:"):
         body = text.split(":", 1)[1]
         size = KERNEL_SIZE

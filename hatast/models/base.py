@@ -12,6 +12,7 @@ does:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 
@@ -99,14 +100,19 @@ class HatastSRModel(SRModel):
                 raise ValueError(f"the resume state has {len(resume_state[kind])} {kind}, this model {len(ours)}")
         super().resume_training(resume_state)
 
-    def inference(self, net: nn.Module, lq: Tensor) -> Tensor:
-        """``lq`` -> SR output, tiled when the options ask for it (tiles on the descriptor's size multiple)."""
+    def inference(self, net: nn.Module, lq: Tensor, extra: dict | None = None, scale: int | None = None) -> Tensor:
+        """``lq`` (plus the network's ``extra`` inputs, by name) -> SR output at ``scale`` (default: the options'),
+        tiled when the options ask for it (tiles on the descriptor's size multiple; a network whose descriptor says
+        ``tiling: none`` is refused)."""
+        forward = functools.partial(net, **extra) if extra else net
         tile = self.opt.get("tile")
         if not tile:
-            return net(lq)
-        multiple = self.describe(net).size_multiple
-        return tiled_forward(net, lq, self.opt["scale"], int(tile["tile_size"]), int(tile.get("tile_pad", 32)),
-                             multiple)
+            return forward(lq)
+        model = self.describe(net)
+        if model.tiling == "none":
+            raise ValueError(f"tile: {model.name} cannot be tiled (each output pixel depends on the whole image)")
+        return tiled_forward(forward, lq, scale or self.opt["scale"], int(tile["tile_size"]),
+                             int(tile.get("tile_pad", 32)), model.size_multiple)
 
     def test(self) -> None:
         net = self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g

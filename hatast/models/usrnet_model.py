@@ -39,14 +39,16 @@ class USRNetModel(HatastSRModel):
         return random.Random((self.opt.get("manual_seed") or 0) * 1_000_003 + current_iter).choice(scales)
 
     def run(self, net: nn.Module) -> torch.Tensor:
-        return net(self.lq, self.kernel, self.sigma, self.scale)
+        """Validation/test forward (tiled when the options ask; USRNet tiles approximately: its FFT step is
+        global)."""
+        return self.inference(net, self.lq, dict(kernel=self.kernel, sigma=self.sigma, scale=self.scale), self.scale)
 
     def optimize_parameters(self, current_iter: int) -> None:
         if self._lq_by_scale is not None:
             self.scale = self.batch_scale(current_iter)
             self.lq = self._lq_by_scale[self.scale].to(self.device)
         self.optimizer_g.zero_grad()
-        self.output = self.run(self.net_g)
+        self.output = self.net_g(self.lq, self.kernel, self.sigma, self.scale)
         loss_dict = OrderedDict()
         l_total = 0
         if self.cri_pix:

@@ -171,9 +171,13 @@ def validate_options(opt: dict, is_train: bool, source: str, overrides: dict | N
     scale = opt["scale"]
     net = check_network_options(opt["network_g"], f"{source}: network_g")
     try:
-        upscale = describe(net).scale
+        model = describe(net)
     except ValueError:  # an architecture from BasicSR itself: no descriptor, no scale to compare
-        upscale = None
+        model = None
+    upscale = None if model is None else model.scale
+    if model is not None and opt.get("tile") and model.tiling == "none":
+        raise OptionsError(f"{source}: tile: {model.name} cannot be tiled (each output pixel depends on the whole "
+                           "image); remove the tile section")
     if isinstance(upscale, tuple):  # the network takes the scale as an input (USRNet)
         if scale not in upscale:
             raise OptionsError(f"{source}: scale is {scale}; {type(net).__name__} is tested at scales "

@@ -537,7 +537,8 @@ DATASETS: dict[str, DatasetOptions] = {
         {**_LOADER, **_AUGMENT, "dataroot_gt": Text(),
          "scales": ListOf(Number(integer=True, min=1, max=8)), "kernel_size": Number(integer=True, min=3, max=101),
          "noise_range": ListOf(Number(min=0, max=255), length=2), "variance_range": ListOf(Number(above=0), length=2),
-         "kernel": Text(), "noise": Number(min=0, max=255), "seed": Number(integer=True, min=0)},
+         "kernel": Text(), "noise": Number(min=0, max=255), "seed": Number(integer=True, min=0),
+         "dataroot_lq": Text(), "filename_tmpl": Text(r"[^{}]*\{\}[^{}]*", "with one '{}' for the name")},
         ("name", "type", "dataroot_gt"), ("gt_size", "scales", *_TRAIN_LOADER)),
 }
 
