@@ -29,7 +29,7 @@ def _net(seed: int = 0, **config) -> USRNet:
     torch.manual_seed(seed)
     net = USRNet(**{**TINY, **config}).eval()
     for p in net.parameters():  # non-trivial weights everywhere (the default init leaves outputs near zero)
-        p.data.normal_(0, 0.2)
+        p.data.normal_(0, 0.05)
     return net
 
 

@@ -96,23 +96,29 @@ class DataStep(nn.Module):
     def forward(self, x: Tensor, terms: tuple[Tensor, Tensor, Tensor, Tensor], alpha: Tensor, scale: int) -> Tensor:
         """``x`` ``[B, C, H, W]`` (the previous estimate), ``alpha`` ``[B, 1, 1, 1]`` -> the minimiser (real)."""
         otf, otf_conj, inv_w, fbfy = terms
-        fr = fbfy + torch.fft.fft2(alpha * x)
+        fr = torch.fft.fft2(alpha * x).add_(fbfy)
         # Woodbury on the block structure: (FB^H S^T S FB + alpha)^-1 applied to FR
-        fbr = block_mean(otf * fr, scale)
-        inv_wbr = fbr / (inv_w + alpha)
+        inv_wbr = block_mean(otf * fr, scale).div_(inv_w + alpha)
         if scale == 1:
-            correction = otf_conj * inv_wbr
+            fr.sub_(otf_conj * inv_wbr)
         else:
             *lead, height, width = fr.shape
             h, w = height // scale, width // scale
-            correction = (otf_conj.reshape(*otf_conj.shape[:-2], scale, h, scale, w)
-                          * inv_wbr.reshape(*inv_wbr.shape[:-2], 1, h, 1, w)).reshape(*lead, height, width)
-        return torch.fft.ifft2((fr - correction) / alpha).real
+            fr.reshape(*lead, scale, h, scale, w).sub_(otf_conj.reshape(*otf_conj.shape[:-2], scale, h, scale, w)
+                                                        * inv_wbr.reshape(*inv_wbr.shape[:-2], 1, h, 1, w))
+        # the solution is real, so its spectrum is Hermitian: invert the half spectrum straight to a real map
+        return torch.fft.irfft2(fr.div_(alpha)[..., : fr.shape[-1] // 2 + 1], s=fr.shape[-2:])
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Prior: ResUNet
 # --------------------------------------------------------------------------------------------------------------
+
+
+STRIP_ELEMENTS = 1 << 18
+"""Inference splits a residual block's map into strips of about this many elements (1 MiB of float32), at least
+``STRIP_ROWS`` rows (the two rows of context above and below each strip are computed twice)."""
+STRIP_ROWS = 32
 
 
 class ResBlock(nn.Module):
@@ -124,7 +130,28 @@ class ResBlock(nn.Module):
                                  nn.Conv2d(channels, channels, 3, padding=1, bias=False))
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.res(x)
+        return self.res(x).add_(x)  # in place on the fresh conv output: one feature map less at the peak
+
+    def infer(self, x: Tensor, overwrite: bool) -> Tensor:
+        """Inference only (no autograd): the same result, computed in strips of rows when the map is large, so the
+        block holds its input, its output and one strip's temporaries instead of three whole maps. With
+        ``overwrite`` the result is written into ``x`` itself (the caller no longer needs it): one whole map."""
+        height = x.shape[-2]
+        rows = max(STRIP_ROWS, STRIP_ELEMENTS // max(1, x[..., :1, :].numel()))
+        if height <= rows + 4:
+            out = self.res(x)
+            return x.add_(out) if overwrite else out.add_(x)
+        out = x if overwrite else torch.empty_like(x)
+        above = None  # input rows just above the current strip, saved before they were overwritten
+        for top in range(0, height, rows):
+            bottom = min(height, top + rows)
+            low, high = max(0, top - 2), min(height, bottom + 2)  # two 3x3 convolutions: two rows of context
+            block = x[..., low:high, :] if above is None else torch.cat((above, x[..., top:high, :]), dim=-2)
+            if overwrite and bottom < height:
+                above = x[..., bottom - 2:bottom, :].clone()
+            residual = self.res(block)[..., top - low:top - low + bottom - top, :]
+            out[..., top:bottom, :] = residual.add_(x[..., top:bottom, :])
+        return out
 
 
 class ResUNet(nn.Module):
@@ -178,15 +205,61 @@ class ResUNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]
-        x = F.pad(x, (0, -width % 8, 0, -height % 8), mode="replicate")
+        # channels-last: oneDNN's native layout on CPU, so convolutions run without reordering every feature map
+        x = F.pad(x, (0, -width % 8, 0, -height % 8), mode="replicate").contiguous(memory_format=torch.channels_last)
+        if not torch.is_grad_enabled():
+            return self._infer(x)[..., :height, :width].contiguous()
         x1 = self.m_head(x)
         x2 = self.m_down1(x1)
         x3 = self.m_down2(x2)
         x4 = self.m_down3(x3)
         x = self.m_body(x4)
-        x = self.m_up3(x + x4)
-        x = self.m_up2(x + x3)
-        x = self.m_up1(x + x2)
+        x = self.m_up3(x.add_(x4))  # the skips add in place into the decoder's fresh maps
+        x = self.m_up2(x.add_(x3))
+        x = self.m_up1(x.add_(x2))
+        x = self.m_tail(x.add_(x1))
+        return x[..., :height, :width].contiguous()
+
+    def _infer(self, x: Tensor) -> Tensor:
+        """The forward without autograd: residual blocks in strips (:meth:`ResBlock.infer`), overwriting every map
+        no longer needed, and each skip released as soon as it is added."""
+
+        def stage(blocks: nn.Sequential, h: Tensor, keep_input: bool) -> Tensor:
+            for block in blocks:
+                if isinstance(block, ResBlock):
+                    h = block.infer(h, overwrite=not keep_input)
+                else:
+                    h = block(h)
+                keep_input = False
+            return h
+
+        skips = [self.m_head(x)]
+        del x
+        for down in (self.m_down1, self.m_down2, self.m_down3):
+            skips.append(stage(down, skips[-1], keep_input=True))
+        x = stage(self.m_body, skips[-1], keep_input=True)
+        for up in (self.m_up3, self.m_up2, self.m_up1):
+            x = stage(up, x.add_(skips.pop()), keep_input=False)
+        return self.m_tail(x.add_(skips.pop()))
+
+    def forward_reference(self, x: Tensor) -> Tensor:
+        """The same function written plainly (as the authors do): default layout, out-of-place adds."""
+        height, width = x.shape[-2:]
+        x = F.pad(x, (0, -width % 8, 0, -height % 8), mode="replicate")
+
+        def stage(blocks: nn.Sequential, h: Tensor) -> Tensor:
+            for block in blocks:
+                h = h + block.res(h) if isinstance(block, ResBlock) else block(h)
+            return h
+
+        x1 = self.m_head(x)
+        x2 = stage(self.m_down1, x1)
+        x3 = stage(self.m_down2, x2)
+        x4 = stage(self.m_down3, x3)
+        x = stage(self.m_body, x4)
+        x = stage(self.m_up3, x + x4)
+        x = stage(self.m_up2, x + x3)
+        x = stage(self.m_up1, x + x2)
         x = self.m_tail(x + x1)
         return x[..., :height, :width]
 
@@ -254,7 +327,9 @@ class USRNet(nn.Module):
         for i in range(self.n_iter):
             x = self.d(x, terms, ab[:, i:i + 1], scale)
             noise_map = ab[:, self.n_iter + i:self.n_iter + i + 1].expand(-1, 1, x.shape[-2], x.shape[-1])
-            x = self.p(torch.cat((x, noise_map), dim=1))
+            prior_input = torch.cat((x, noise_map), dim=1)
+            del x  # the prior's input holds it: one copy during the prior, not two
+            x = self.p(prior_input)
         return x
 
 
@@ -322,7 +397,7 @@ def reference_data_step(x: Tensor, lq: Tensor, kernel: Tensor, alpha: Tensor, sc
 
 
 def reference_forward(net: USRNet, lq: Tensor, kernel: Tensor, sigma: Tensor | float, scale: int) -> Tensor:
-    """``net``'s output computed with :func:`reference_data_step` (same prior and hyper-parameter net)."""
+    """``net``'s output computed with :func:`reference_data_step` and the prior's plain forward (same weights)."""
     scale = _check_scale(scale)
     kernel = _batch_kernel(kernel, lq)
     sigma = torch.as_tensor(sigma, dtype=lq.dtype, device=lq.device).reshape(-1, 1, 1, 1).expand(lq.shape[0], 1, 1, 1)
@@ -330,5 +405,6 @@ def reference_forward(net: USRNet, lq: Tensor, kernel: Tensor, sigma: Tensor | f
     ab = net.h(torch.cat((sigma, torch.tensor(float(scale)).type_as(sigma).expand_as(sigma)), dim=1))
     for i in range(net.n_iter):
         x = reference_data_step(x, lq, kernel, ab[:, i:i + 1], scale)
-        x = net.p(torch.cat((x, ab[:, net.n_iter + i:net.n_iter + i + 1].repeat(1, 1, x.size(2), x.size(3))), dim=1))
+        x = net.p.forward_reference(
+            torch.cat((x, ab[:, net.n_iter + i:net.n_iter + i + 1].repeat(1, 1, x.size(2), x.size(3))), dim=1))
     return x
