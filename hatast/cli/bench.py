@@ -69,6 +69,22 @@ def _set_threads(threads: int) -> int:
     return count
 
 
+def _find_sets(names: list[str], find) -> tuple[dict, list[str]]:
+    """``{name: find(name)}`` for the sets found; each missing one reported on a ``skipped:`` line (and an
+    ``error:`` line when none is found)."""
+    found, missing = {}, []
+    for name in names:
+        try:
+            found[name] = find(name)
+        except BenchmarkError as err:
+            missing.append(str(err))
+    for line in missing:
+        print(f"skipped: {line}", file=sys.stderr)
+    if not found:
+        print("error: no benchmark set found", file=sys.stderr)
+    return found, missing
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -80,16 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..eval.runner import baseline_method, distinct_labels, evaluate, markdown_table, weights_method
 
     out = Path(args.output or f"results/bench/x{scale_tag(args.scale)}")
-    found, missing = {}, []
-    for name in args.sets:
-        try:
-            found[name] = find_pairs(args.data, name, args.scale)
-        except BenchmarkError as err:
-            missing.append(str(err))
-    for line in missing:
-        print(f"skipped: {line}", file=sys.stderr)
+    found, missing = _find_sets(args.sets, lambda name: find_pairs(args.data, name, args.scale))
     if not found:
-        print("error: no benchmark set found", file=sys.stderr)
         return 2
     args.weights = list({str(Path(w).resolve()): w for w in args.weights}.values())  # each file once
     threads = _set_threads(args.threads)
@@ -135,16 +143,8 @@ def _table1(args, parser) -> int:
         parser.error("--noise: levels must be >= 0")
     if not args.kernels:
         parser.error("--kernels: give the kernel bank (e.g. kernels_12.mat) or set HATAST_KERNELS")
-    sets, missing = {}, []
-    for name in args.sets:
-        try:
-            sets[name] = table1.hr_images(args.data, name)
-        except ValueError as err:
-            missing.append(str(err))
-    for line in missing:
-        print(f"skipped: {line}", file=sys.stderr)
+    sets, missing = _find_sets(args.sets, lambda name: table1.hr_images(args.data, name))
     if not sets:
-        print("error: no benchmark set found", file=sys.stderr)
         return 2
     threads = _set_threads(args.threads)
     out = Path(args.output or "results/bench/usrnet_table1")

@@ -14,8 +14,6 @@ paper's BSD68 rows beside (their set differs: BSD68 is not in the shared data).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import statistics
 from collections.abc import Callable
@@ -25,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from ..data.degradations import benchmark_kernels, blur_downsample_noise, imresize
-from ..utils.files import write_bytes_atomic
 from ..utils.image import IMAGE_EXTENSIONS, read_image
 from .metrics import score
 from .published import published
@@ -96,34 +93,15 @@ def hr_images(root: str | Path, name: str) -> list[Path]:
     return images
 
 
-def _read(path: Path) -> dict[tuple[str, int], dict]:
-    if not path.exists():
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if rows and set(rows[0]) != set(FIELDS):
-        raise ValueError(f"{path}: not a usrnet_table1 CSV (columns {list(rows[0])}); choose another -o")
-    return {(r["image"], int(r["kernel"])): r for r in rows}
-
-
-def _write(path: Path, rows: dict[tuple[str, int], dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for key in sorted(rows):
-        writer.writerow(rows[key])
-    write_bytes_atomic(path, buffer.getvalue().encode())
-
-
 def evaluate_setting(method: KernelMethod, set_name: str, images: list[Path], kernels: list[np.ndarray], scale: int,
                      noise: float, out: Path, progress: bool = True) -> np.ndarray:
     """Mean PSNR per kernel (``[len(kernels)]``) of ``method`` on ``images`` at one scale and noise level."""
-    from .runner import _claim
+    from .runner import claim, read_rows, write_rows
 
     folder = out / method.name.replace("/", "_")
-    _claim(folder, method.source)
+    claim(folder, method.source)
     path = folder / f"{set_name}_x{scale}_n{noise:g}.csv"
-    rows = _read(path)
+    rows = read_rows(path, FIELDS, key=lambda row: (row["image"], int(row["kernel"])))
     todo = [(img, k) for img in images for k in range(len(kernels)) if (img.stem, k) not in rows]
     bar = None
     if progress and todo:
@@ -150,7 +128,7 @@ def evaluate_setting(method: KernelMethod, set_name: str, images: list[Path], ke
                                           "ssim": f"{scores['ssim']:.6f}", "ms": f"{ms:.1f}"}
             if bar is not None:
                 bar.update(1)
-        _write(path, rows)
+        write_rows(path, rows, FIELDS)
     if bar is not None:
         bar.close()
     return np.array([statistics.mean(float(rows[(p.stem, k)]["psnr"]) for p in images) for k in range(len(kernels))])

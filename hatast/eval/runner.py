@@ -147,26 +147,29 @@ def distinct_labels(paths: list[str | Path]) -> list[str]:
     return ["/".join(x) for x in parts]
 
 
-def _read_rows(path: Path) -> dict[str, dict]:
+def read_rows(path: Path, fields: list[str] = CSV_FIELDS, key=lambda row: row["image"]) -> dict:
+    """The rows of a results CSV by ``key`` (empty when the file does not exist yet)."""
     if not path.exists():
         return {}
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    if rows and set(rows[0]) != set(CSV_FIELDS):
-        raise ValueError(f"{path}: not a hatast bench CSV (columns {list(rows[0])}); move it away or choose another -o")
-    return {row["image"]: row for row in rows}
+    if rows and set(rows[0]) != set(fields):
+        raise ValueError(f"{path}: not a hatast bench CSV of this kind (columns {list(rows[0])}); move it away or "
+                         "choose another -o")
+    return {key(row): row for row in rows}
 
 
-def _write_rows(path: Path, rows: dict[str, dict]) -> None:
+def write_rows(path: Path, rows: dict, fields: list[str] = CSV_FIELDS) -> None:
+    """Rewrite a results CSV atomically, rows sorted by key."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for name in sorted(rows):
         writer.writerow(rows[name])
     write_bytes_atomic(path, buffer.getvalue().encode())
 
 
-def _claim(folder: Path, source: str) -> None:
+def claim(folder: Path, source: str) -> None:
     """Mark ``folder`` as holding results of ``source``, or refuse it when it holds another source's results."""
     marker = folder / "source.txt"
     if marker.exists():
@@ -194,9 +197,9 @@ def evaluate(method: Method, set_name: str, pairs: list[Pair], scale: Scale, out
              progress: bool = True, warmed: set | None = None) -> SetResult:
     """Score ``method`` on every pair (those already in its CSV are read, not recomputed)."""
     folder = out / method.folder
-    _claim(folder, method.source)
+    claim(folder, method.source)
     path = folder / f"{set_name}_x{scale_tag(scale)}.csv"
-    rows = _read_rows(path)
+    rows = read_rows(path)
     todo = [p for p in pairs if p.name not in rows]
     if todo and warmed is not None and method.name not in warmed:
         method.run(read_image(todo[0].lr))  # warm-up: lazy initialisation and caches are not timed
@@ -213,7 +216,7 @@ def evaluate(method: Method, set_name: str, pairs: list[Pair], scale: Scale, out
         scores = score(sr, hr.bgr, scale, protocol)
         rows[pair.name] = {"image": pair.name, "psnr": f"{scores['psnr']:.4f}", "ssim": f"{scores['ssim']:.6f}",
                            "ms": f"{ms:.1f}", "lr_height": lr.size[0], "lr_width": lr.size[1]}
-        _write_rows(path, rows)
+        write_rows(path, rows)
     return SetResult(set_name, {p.name: rows[p.name] for p in pairs})
 
 
