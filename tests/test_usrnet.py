@@ -280,3 +280,23 @@ def test_validation_samples_follow_the_protocol(tmp_path):
     lq = deg.blur_downsample_noise(hr, deg.load_kernel("gaussian:2"), 4, 7.65 / 255, np.random.default_rng(0))
     assert np.abs(sample["lq"].double().numpy()[::-1].transpose(1, 2, 0) - lq).max() < 1e-6
     assert DATA  # the shared data root is only needed by the option-file tests
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_inference_paths_equal_the_plain_prior(fused, monkeypatch):
+    """Without autograd the prior runs fused oneDNN convolutions (CPU) or row strips (elsewhere; forced here with
+    maps tall enough for several strips): both equal the plain forward."""
+    from hatast.archs import usrnet_arch
+
+    if not fused:
+        monkeypatch.setattr(usrnet_arch, "_fused_conv_available", lambda x: False)
+        monkeypatch.setattr(usrnet_arch, "STRIP_ROWS", 8)
+        monkeypatch.setattr(usrnet_arch, "STRIP_ELEMENTS", 1)
+    torch.manual_seed(0)
+    prior = usrnet_arch.ResUNet(4, 3, [8, 16, 16, 32], 2).eval()
+    x = torch.rand(2, 4, 70, 45)
+    with torch.no_grad():
+        expected = prior.forward_reference(x)
+        got = prior(x)
+    assert (got - expected).abs().max() < 1e-5
+    assert got.is_contiguous()
