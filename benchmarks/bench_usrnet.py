@@ -9,7 +9,7 @@ on views, the prior's optimisations). Both compute the same output (the tests ho
 Cases (x4, a 64x64 LR so a 256x256 output, a 25x25 kernel, noise 2.55/255):
 
 * ``USRNet inference``: the full model (n_iter 8, nc 64-512, nb 2; 17.0 M parameters);
-* ``USRNet-tiny inference``: n_iter 6, h_nc 32, nc 16-64 (0.54 M parameters);
+* ``USRNet-tiny inference``: n_iter 6, h_nc 32, nc 16-64 (0.59 M parameters);
 * ``USRNet-tiny training step``: forward, L1 loss, backward and Adam at the CPU recipe's batch (8 HR crops of 96,
   x4), where both paths keep autograd.
 

@@ -228,10 +228,10 @@ def card_text(args, config, sums, main_table, full_table, bicubic, record, tilin
               "benchmark kernels 2, 6 and 10 (one of each kind), LR rounded to 8 bits, reflect boundary; PSNR on RGB, "
               "border 16, mean over the 42 images:", "", "| run | PSNR | vs whole | largest pixel difference |",
               "|---|---|---|---|",
-              *[f"| {name} | {p:.3f} | {d:+.3f} dB | {m} |" for name, p, d, m in tiling], ""]
+              *[f"| {name} | {p:.4f} | {d:+.4f} dB | {m} |" for name, p, d, m in tiling], ""]
     lines += ["## How far from the paper", "",
               f"The paper's full USRNet averages {np.mean(paper.psnr['BSD68']):.2f} dB over the 12 kernels at x4, "
-              "noise 0 (BSD68; " + paper.source + "). This model differs in every factor that matters: 0.54 M "
+              "noise 0 (BSD68; " + paper.source + "). This model differs in every factor that matters: 0.59 M "
               "instead of 17.0 M parameters (USRNet-tiny's size), "
               f"{record['iterations']} iterations of batch {data['batch_size_per_gpu']} instead of hundreds of "
               "thousands of batch 48, and 400 BSDS photos instead of DIV2K + Flickr2K. The full recipe is "

@@ -154,3 +154,28 @@ def test_bench_usrnet_table1(tmp_path, usrnet_weights):
     table = str(REPO / "weights/srlut/SRLUT-S_SRx4.npz")
     bad = _run([table if part == str(usrnet_weights) else part for part in cmd], tmp_path, ok=False)
     assert bad.returncode == 2 and "needs a network that takes a blur kernel" in bad.stderr
+
+
+def test_released_usrnet_tiny_matches_its_card():
+    """The shipped files load strictly (pth and safetensors hold the same tensors, the config in the metadata) and
+    their SHA-256 sums are the ones the model card states."""
+    import hashlib
+    import json
+
+    from safetensors import safe_open
+
+    from hatast.archs.detect import detect
+    from hatast.utils.checkpoint import read_state_dict
+
+    folder = REPO / "weights" / "usrnet"
+    card = (folder / "USRNet-tiny_CPU.md").read_text()
+    for suffix in (".pth", ".safetensors"):
+        digest = hashlib.sha256((folder / f"USRNet-tiny_CPU{suffix}").read_bytes()).hexdigest()
+        assert f"`USRNet-tiny_CPU{suffix}` | `{digest}`" in card
+    state, entry = read_state_dict(folder / "USRNet-tiny_CPU.pth")
+    model = detect(state)
+    model.network.load_state_dict(state, strict=True)
+    assert entry == "params" and model.name == "USRNet" and model.config["nc"] == [16, 32, 64, 64]
+    with safe_open(str(folder / "USRNet-tiny_CPU.safetensors"), "pt") as f:
+        assert json.loads(f.metadata()["config"]) == {k: v for k, v in model.config.items() if k != "type"}
+        assert all(torch.equal(f.get_tensor(k), v) for k, v in state.items())
