@@ -23,6 +23,7 @@ setup(
         "torch",
         "torchvision",
         "numpy",
+        "scipy",
         "opencv-python",
         "lmdb",
         "pyyaml",
