@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _table1(args, parser) -> int:
     from ..eval import kernel_protocol as table1
+    from ..eval.runner import distinct_labels
 
     scales = args.scale or list(table1.SCALES)
     if any(s != int(s) or s < 1 for s in scales):
@@ -155,7 +156,7 @@ def _table1(args, parser) -> int:
         device = resolve_device(args.device)
         methods = [table1.bicubic_method()] + [table1.network_method(w, device) for w in args.weights]
         names = [m.name for m in methods]
-        for method, label in zip(methods[1:], distinct_labels_of(args.weights)):
+        for method, label in zip(methods[1:], distinct_labels(args.weights)):
             if names.count(method.name) > 1:
                 method.name = f"{method.name} ({label})"
         print(f"hatast bench usrnet_table1: {n_kernels} kernels from {args.kernels}; scales "
@@ -171,12 +172,6 @@ def _table1(args, parser) -> int:
     write_bytes_atomic(out / "summary.md", table.encode())
     print(table)
     return 1 if missing else 0
-
-
-def distinct_labels_of(paths: list[str]) -> list[str]:
-    from ..eval.runner import distinct_labels
-
-    return distinct_labels(paths) if paths else []
 
 
 if __name__ == "__main__":

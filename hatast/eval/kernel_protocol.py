@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.degradations import benchmark_kernels, blur_downsample_noise, imresize
-from ..utils.image import IMAGE_EXTENSIONS, read_image
+from ..utils.image import IMAGE_EXTENSIONS, read_image, to_integers
 from .metrics import score
 from .published import published
 from .sets import BenchmarkError
@@ -73,7 +73,7 @@ def network_method(weights: str, device) -> KernelMethod:
         with torch.inference_mode():
             out = model(x.to(device), kernel=torch.from_numpy(kernel.astype(np.float32)).to(device),
                         sigma=torch.tensor([sigma], dtype=torch.float32, device=device), scale=scale)
-        return _to_uint8(out[0].permute(1, 2, 0).cpu().numpy()[..., ::-1])
+        return to_integers(out, 255)
 
     return KernelMethod(model.name, run, f"{Path(weights).resolve()} sha256:{file_sha256(weights)}", model.name)
 

@@ -140,6 +140,8 @@ def distinct_labels(paths: list[str | Path]) -> list[str]:
     """The shortest trailing parts of each path (suffix dropped) that tell them apart: ``net_g_latest`` twice becomes
     ``run_a/models/net_g_latest`` and ``run_b/models/net_g_latest``."""
     parts = [Path(p).resolve().with_suffix("").parts for p in paths]
+    if not parts:
+        return []
     for n in range(1, max(len(x) for x in parts) + 1):
         labels = ["/".join(x[-n:]) for x in parts]
         if len(set(labels)) == len(labels):
