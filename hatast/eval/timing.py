@@ -37,10 +37,12 @@ def timed(call: Callable[[], object]) -> tuple[object, float]:
     return out, (time.perf_counter() - start) * 1000
 
 
-def time_and_peak(call: Callable[[], object], runs: int) -> dict:
-    """Call once to warm up (lazy initialisation, caches), then ``runs`` times, recording each call's time and
-    peak memory rise."""
-    call()
+def time_and_peak(call: Callable[[], object], runs: int, warmup: bool = True) -> dict:
+    """Call once to warm up (lazy initialisation, caches; ``warmup=False`` skips it for calls that take minutes,
+    where the one-off set-up is a small share), then ``runs`` times, recording each call's time and peak memory
+    rise."""
+    if warmup:
+        call()
     times, peaks = [], []
     for _ in range(runs):
         before = status_kib("VmRSS")
