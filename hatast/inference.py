@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .lut.inference import upscale as lut_upscale
-from .lut.table import LUTTable, load_table
+from .lut.table import LUTError, LUTFile, LUTTable, load_file
 from .utils.image import Image
 
 if TYPE_CHECKING:
@@ -70,23 +70,39 @@ class Upscaler:
 
     label: str
     table: LUTTable | None = None
+    mixer: LUTFile | None = None
+    """IM-LUT tables, run by the fused CPU path (:func:`hatast.lut.imlut.upscale`)."""
     model: ModelDescriptor | None = None
     """A network, recognised from its keys (:func:`hatast.archs.detect.detect`), with what running it takes."""
-    run_scale: int | None = None
-    """For networks that take the scale as an input (USRNet): the scale to run at."""
+    run_scale: float | tuple[float, float] | None = None
+    """For models that take the scale as an input: an integer (USRNet), any factor or ``(rows, cols)`` (IM-LUT)."""
+    run_size: tuple[int, int] | None = None
+    """For arbitrary-scale models: an output ``(height, width)`` instead of a scale."""
     degradation: Degradation | None = None
     """For networks that take a blur kernel and noise level (USRNet)."""
 
     @classmethod
-    def load(cls, weights: str, param_key: str | None, device: torch.device | str, scale: float | None = None,
-             degradation: Degradation | None = None) -> Upscaler:
-        """Read ``weights``; ``scale`` and ``degradation`` are for networks that take them as inputs (USRNet) and
-        are refused (``ValueError``) by models with a fixed scale or no kernel input."""
+    def load(cls, weights: str, param_key: str | None, device: torch.device | str, scale=None,
+             degradation: Degradation | None = None, size: tuple[int, int] | None = None) -> Upscaler:
+        """Read ``weights``; ``scale`` and ``degradation`` are for networks that take them as inputs (USRNet, any
+        factor or ``(rows, cols)`` for IM-LUT, which also takes an output ``size``) and are refused
+        (``ValueError``) by models with a fixed scale or no kernel input."""
         if is_table(weights):
-            table = load_table(weights)
-            _check_fixed(f"SR-LUT {table.kind} x{table.scale} table", table.scale, scale, degradation)
+            loaded = load_file(weights)
+            if loaded.family == "imlut":
+                return cls._arbitrary_scale(weights, loaded, None, "", device, scale, degradation, size)
+            table = loaded.tables.get("sr") if loaded.family == "srlut" else None
+            if table is None:
+                raise LUTError(f"{weights}: a {loaded.family} table file, which hatast does not run")
+            table.info = loaded.info
+            _check_fixed(f"SR-LUT {table.kind} x{table.scale} table", table.scale, scale, degradation, size)
             return cls(f"SR-LUT {table.kind} table x{table.scale} from {weights}", table=table)
         model, entry = load_network(weights, param_key, device)
+        if model.scale == "any":
+            return cls._arbitrary_scale(weights, None, model, entry, device, scale, degradation, size)
+        if size is not None:
+            raise ValueError(f"--size: {model.name} upscales by x{model.scale}; give a target size only to "
+                             "arbitrary-scale models (IM-LUT)")
         if "kernel" not in model.extra_inputs:
             _check_fixed(f"{model.name} x{model.scale}", model.scale, scale, degradation)
             return cls(f"{model.name} x{model.scale} from {weights} [{entry}]", model=model)
@@ -103,11 +119,43 @@ class Upscaler:
                  + (", centre-aligned" if degradation.centre_aligned else ""))
         return cls(label, model=model, run_scale=int(scale), degradation=degradation)
 
+    @classmethod
+    def _arbitrary_scale(cls, weights: str, tables: LUTFile | None, model: ModelDescriptor | None, entry: str,
+                         device, scale, degradation: Degradation | None, size: tuple[int, int] | None) -> Upscaler:
+        """IM-LUT tables (fused CPU path; on other devices the tables as a network) or IM-Net."""
+        from .lut import cpu_kernel
+        from .lut.imlut import check_model, scale_pair
+
+        if degradation is not None:
+            raise ValueError(f"{weights}: IM-LUT takes no blur kernel or noise level (only USRNet does)")
+        if (scale is None) == (size is None):
+            raise ValueError(f"{weights}: IM-LUT upscales by any factor: give --scale (e.g. 2.5, or 1.5,2 for rows "
+                             "and columns) or --size WIDTHxHEIGHT")
+        if scale is not None:
+            scale = scale_pair(scale)
+            scale = scale[0] if scale[0] == scale[1] else scale
+        target = f"to {size[1]}x{size[0]}" if size is not None else (
+            f"x{scale:g}" if not isinstance(scale, tuple) else f"x{scale[0]:g} (rows), x{scale[1]:g} (columns)")
+        if tables is not None:
+            settings = check_model(tables, str(weights))
+            label = f"IM-LUT {''.join(settings.letters)} tables {target} from {weights}"
+            if _is_cpu(device) and cpu_kernel.available():
+                return cls(label, mixer=tables, run_scale=scale, run_size=size)
+            from .archs.detect import describe
+            from .archs.imlut_arch import IMLUT
+
+            model = describe(IMLUT(str(weights)).to(device).eval())
+            return cls(label + f" on {device}", model=model, run_scale=scale, run_size=size)
+        return cls(f"{model.name} {target} from {weights} [{entry}]", model=model, run_scale=scale, run_size=size)
+
     @property
-    def scale(self) -> int:
+    def scale(self):
+        """The factor: an integer, or for arbitrary-scale models the factor asked for (``run_size``: None)."""
         if self.table is not None:
             return self.table.scale
-        return self.run_scale if self.run_scale is not None else int(self.model.scale)
+        if self.run_scale is not None or self.run_size is not None:
+            return self.run_scale
+        return int(self.model.scale)
 
     def check_tile(self, error: type[Exception] = ValueError) -> None:
         """Refuse tiling for a network whose descriptor says it does not tile (``tiling: none``)."""
@@ -116,7 +164,10 @@ class Upscaler:
                         "run whole images (--tile 0)")
 
     def network_forward(self, device) -> Callable[[torch.Tensor], torch.Tensor]:
-        """``lq -> sr`` for the network, with its extra inputs bound (USRNet: kernel, noise, scale, boundary)."""
+        """``lq -> sr`` for the network, with its extra inputs bound (USRNet: kernel, noise, scale, boundary;
+        IM-LUT: scale or size)."""
+        if self.model.scale == "any":
+            return lambda lq: self.model.network(lq, self.run_scale, self.run_size)
         if self.degradation is None:
             return self.model
         import torch
@@ -149,12 +200,17 @@ class Upscaler:
 
         Raises :class:`UpscaleError` when this image cannot be done (memory, a tile), anything else for a bug.
         """
-        if self.table is not None:
+        if self.table is not None or self.mixer is not None:
             pixels = image.bgr
             if image.max_value > 255:  # tables read 8-bit values
                 pixels = (pixels / 257).round().astype(np.uint8)
-            try:
-                out = lut_upscale(self.table, pixels, device=device)  # channels are independent: BGR in, BGR out
+            try:  # channels are independent: BGR in, BGR out
+                if self.mixer is not None:
+                    from .lut.imlut import upscale as imlut_upscale
+
+                    out = imlut_upscale(self.mixer, pixels, self.run_scale, self.run_size)
+                else:
+                    out = lut_upscale(self.table, pixels, device=device)
             except MemoryError:
                 raise UpscaleError("out of memory") from None
             return out.astype(np.uint16) * 257 if image.max_value > 255 else out
@@ -195,12 +251,21 @@ def load_network(weights: str, param_key: str | None, device) -> tuple[ModelDesc
     return model, entry
 
 
-def _check_fixed(name: str, own_scale, scale: float | None, degradation: Degradation | None) -> None:
+def _is_cpu(device) -> bool:
+    return str(device) == "cpu"
+
+
+def _check_fixed(name: str, own_scale, scale: float | None, degradation: Degradation | None,
+                 size: tuple[int, int] | None = None) -> None:
+    if size is not None:
+        raise ValueError(f"--size: {name} upscales by a fixed factor; give a target size only to arbitrary-scale "
+                         "models (IM-LUT)")
     if degradation is not None:
         raise ValueError(f"{name} takes no blur kernel or noise level (only kernel-aware networks such as USRNet "
                          "do); leave out --kernel/--noise")
     if scale is not None and own_scale != "any" and scale != own_scale:
-        raise ValueError(f"--scale {scale:g}: {name} upscales by {own_scale} only")
+        shown = ",".join(f"{v:g}" for v in scale) if isinstance(scale, tuple) else f"{scale:g}"
+        raise ValueError(f"--scale {shown}: {name} upscales by {own_scale} only")
 
 
 def geometric_ensemble(forward, x: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ BACKENDS = ["torch"] + (["numba"] if cpu_kernel.available() else [])
 def random_table(kind: str, scale: int, interval: int, seed: int = 0) -> LUTTable:
     rows = levels(interval) ** receptive_field(kind).size
     rng = np.random.default_rng(seed)
-    return LUTTable(kind, scale, interval, rng.integers(-127, 128, (rows, scale * scale), dtype=np.int8))
+    return LUTTable.srlut(kind, scale, interval, rng.integers(-127, 128, (rows, scale * scale), dtype=np.int8))
 
 
 @pytest.fixture(scope="module")
@@ -132,10 +132,26 @@ def test_table_file_round_trip_and_metadata(tmp_path):
     path = table.save(tmp_path / "f.npz")
     with np.load(path, allow_pickle=False) as archive:
         meta = json.loads(str(archive["metadata"]))
-    assert meta["kind"] == "F" and meta["scale"] == 4 and meta["interval"] == 4 and meta["format_version"] == 1
-    assert meta["offsets"] == [[0, 0], [0, 1], [0, 2]] and meta["info"] == {"iterations": 123}
+    assert meta["format_version"] == 2 and meta["family"] == "srlut" and meta["info"] == {"iterations": 123}
+    described = meta["tables"]["sr"]
+    assert described["receptive_field"] == {"kind": "F", "offsets": [[0, 0], [0, 1], [0, 2]]}
+    assert described["interval"] == 4 and described["levels"] == 17 and described["rotations"] == 4
+    assert described["outputs"] == {"layout": "patch", "count": 16, "scale": 4, "names": []}
+    assert described["values"]["dtype"] == "int8" and described["values"]["value_scale"] == 127
     loaded = load_table(path)
+    assert (loaded.kind, loaded.scale, loaded.interval) == ("F", 4, 4)
     assert np.array_equal(loaded.entries, table.entries) and loaded.info == {"iterations": 123}
+
+
+def test_version_1_table_files_still_load(tmp_path):
+    """The released SR-LUT tables of the first format: entries + metadata with kind, scale, interval, offsets."""
+    table = random_table("S", 2, 4)
+    meta = {"format": "hatast-lut", "format_version": 1, "kind": "S", "scale": 2, "interval": 4, "levels": 17,
+            "offsets": [[0, 0], [0, 1], [1, 0], [1, 1]], "value_scale": 127, "info": {"iteration": 7}}
+    np.savez(tmp_path / "v1.npz", entries=table.entries, metadata=np.array(json.dumps(meta)))
+    loaded = load_table(tmp_path / "v1.npz")
+    assert (loaded.kind, loaded.scale, loaded.interval, loaded.info) == ("S", 2, 4, {"iteration": 7})
+    assert np.array_equal(loaded.entries, table.entries)
 
 
 def test_authors_npy_layout_loads(tmp_path):
@@ -148,14 +164,15 @@ def test_authors_npy_layout_loads(tmp_path):
 
 
 def test_table_shape_must_match_metadata(tmp_path):
-    with pytest.raises(LUTError, match=r"does not match its metadata.*kind S"):
-        LUTTable("S", 4, 4, np.zeros((17**3, 16), np.int8))
+    with pytest.raises(LUTError, match=r"does not match its metadata: receptive field S"):
+        LUTTable.srlut("S", 4, 4, np.zeros((17**3, 16), np.int8))
     path = random_table("F", 4, 4).save(tmp_path / "f.npz")
     with np.load(path) as archive:
         meta = json.loads(str(archive["metadata"]))
-    meta["kind"] = "S"
-    np.savez(tmp_path / "bad.npz", entries=np.zeros((17**3, 16), np.int8), metadata=np.array(json.dumps(meta)))
-    with pytest.raises(LUTError, match=r"bad\.npz: table shape \(4913, 16\) does not match"):
+    meta["tables"]["sr"]["receptive_field"] = {"kind": "S", "offsets": [[0, 0], [0, 1], [1, 0], [1, 1]]}
+    np.savez(tmp_path / "bad.npz", **{"table.sr": np.zeros((17**3, 16), np.int8)},
+             metadata=np.array(json.dumps(meta)))
+    with pytest.raises(LUTError, match=r"bad\.npz: table 'sr': table shape \(4913, 16\) does not match"):
         load_table(tmp_path / "bad.npz")
     np.save(tmp_path / "odd.npy", np.zeros((1000, 1, 4, 4), np.int8))
     with pytest.raises(LUTError, match="odd.npy: 1000 rows fit no"):

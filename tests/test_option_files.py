@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import REPO, populate_datasets
 
+from hatast.archs.imlut_arch import IMNet
 from hatast.lut import LUTTable, receptive_field
 from hatast.lut.lattice import levels
 from hatast.options import OptionsError, expand_env, load_option_file, validate_options
@@ -20,7 +21,7 @@ INTERVAL = {"V": 0, "F": 4, "S": 4}
 OPTION_FILES = sorted((REPO / "options").rglob("*.yml"))
 
 
-@pytest.mark.parametrize("script", ["make_hat_options.py", "make_srlut_options.py"])
+@pytest.mark.parametrize("script", ["make_hat_options.py", "make_srlut_options.py", "make_imlut_options.py"])
 def test_generated_options_are_up_to_date(script):
     out = subprocess.run([sys.executable, str(REPO / "scripts" / script), "--check"], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -43,8 +44,12 @@ def test_option_file_validates_when_its_data_exists(path, tmp_path, monkeypatch)
     if opt["network_g"]["type"] == "LUTNet":  # nor are tables: stand in one of the kind the file names
         kind, scale = re.search(r"SRLUT-([VFS])_SRx(\d)", path.name).groups()
         rows = levels(INTERVAL[kind]) ** receptive_field(kind).size
-        table = LUTTable(kind, int(scale), INTERVAL[kind], np.zeros((rows, int(scale) ** 2), np.int8))
+        table = LUTTable.srlut(kind, int(scale), INTERVAL[kind], np.zeros((rows, int(scale) ** 2), np.int8))
         opt["network_g"]["lut_path"] = str(table.save(tmp_path / "table.npz"))
+    if opt["network_g"]["type"] == "IMLUT":  # the tables stage 1 writes: a small net's stand in
+        variant = re.search(r"IMLUT-([NLCZ]+)_", path.name).group(1)
+        net = IMNet(variant, num_feat=4, num_hidden=0, refiner_rotations=1)
+        opt["network_g"]["lut_path"] = str(net.to_tables(interval=4).save(tmp_path / "imlut.npz"))
     validate_options(opt, is_train=path.parent.name == "train", source=path.name)
 
 

@@ -30,16 +30,21 @@ def table_file(tmp_path):
 
 
 def _with_metadata(tmp_path, table_file, name, meta):
+    """The table's entries with other metadata: a version 2 file, or a version 1 one when ``meta`` says so."""
     with np.load(table_file) as archive:
-        entries = archive["entries"]
+        entries = archive["table.sr"]
     path = tmp_path / name
-    np.savez(path, entries=entries, metadata=np.array(json.dumps(meta)))
+    key = "entries" if isinstance(meta, dict) and meta.get("format_version") == 1 else "table.sr"
+    np.savez(path, metadata=np.array(json.dumps(meta)), **{key: entries})
     return path
 
 
 def _damaged_tables(tmp_path, table_file) -> dict[str, tuple[object, str]]:
     data = table_file.read_bytes()
     meta = json.loads(str(np.load(table_file)["metadata"]))
+    v1 = {"format": "hatast-lut", "format_version": 1, "kind": "F", "scale": 2, "interval": 4,
+          "offsets": [[0, 0], [0, 1], [0, 2]]}
+    described = meta["tables"]["sr"]
     authors = np.zeros((17**4, 1, 3, 3), np.int8)
     cases = {
         "empty.npz": (b"", "is empty (0 bytes): an interrupted download or copy?"),
@@ -49,10 +54,18 @@ def _damaged_tables(tmp_path, table_file) -> dict[str, tuple[object, str]]:
         "random.npy": (b"\x93NUMPY" + os.urandom(300), "unreadable LUT file"),
         "list_meta.npz": (_with_metadata(tmp_path, table_file, "list_meta.npz", [1, 2]),
                           "metadata is a JSON list, expected an object"),
-        "text_scale.npz": (_with_metadata(tmp_path, table_file, "text_scale.npz", {**meta, "scale": "two"}),
-                           "metadata scale is 'two', expected an integer"),
-        "bad_kind.npz": (_with_metadata(tmp_path, table_file, "bad_kind.npz", {**meta, "kind": "Q"}),
-                         "unknown LUT kind 'Q'"),
+        "text_scale_v1.npz": (_with_metadata(tmp_path, table_file, "text_scale_v1.npz", {**v1, "scale": "two"}),
+                              "metadata scale is 'two', expected an integer"),
+        "bad_kind_v1.npz": (_with_metadata(tmp_path, table_file, "bad_kind_v1.npz", {**v1, "kind": "Q"}),
+                            "unknown LUT kind 'Q'"),
+        "text_scale.npz": (_with_metadata(tmp_path, table_file, "text_scale.npz", {**meta, "tables": {"sr": {
+            **described, "outputs": {**described["outputs"], "scale": "two"}}}}),
+            "table 'sr' outputs scale is 'two', expected an integer"),
+        "bad_field.npz": (_with_metadata(tmp_path, table_file, "bad_field.npz", {**meta, "tables": {"sr": {
+            **described, "receptive_field": {"kind": "Q", "offsets": [[0, 1], [1, 1]]}}}}),
+            "offsets must be distinct, non-negative and include (0, 0)"),
+        "no_tables.npz": (_with_metadata(tmp_path, table_file, "no_tables.npz", {**meta, "tables": {}}),
+                          "must name at least one table"),
         "Model_S_x4_4bit_int8.npy": (authors, "the file name says x4 but its entries are 3x3 patches (x3)"),
     }
     np.save(tmp_path / "full.npy", np.zeros((17**4, 1, 4, 4), np.int8))

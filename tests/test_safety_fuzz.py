@@ -59,7 +59,7 @@ def prepared(tmp_path_factory):
                 kind, scale = re.search(r"SRLUT-([VFS])_SRx(\d)", path.name).groups()
                 interval = 0 if kind == "V" else 4
                 rows = levels(interval) ** receptive_field(kind).size
-                table = LUTTable(kind, int(scale), interval, np.zeros((rows, int(scale) ** 2), np.int8))
+                table = LUTTable.srlut(kind, int(scale), interval, np.zeros((rows, int(scale) ** 2), np.int8))
                 raw["network_g"]["lut_path"] = str(table.save(root / "table.npz"))
             cache[path] = (yaml.safe_load(yaml.safe_dump(_plain(raw))), root)
         opt, root = cache[path]

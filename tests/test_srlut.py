@@ -174,11 +174,12 @@ def test_lut_command_transfers_and_describes(tmp_path, capsys):
     assert np.array_equal(table.entries, net.to_table(5).entries)
     assert lut_command(["info", str(tmp_path / "f.npz")]) == 0
     info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
-    assert info["kind"] == "F" and info["interval"] == 5 and info["rows"] == 9**3
+    described = info["tables"]["sr"]
+    assert described["receptive_field"]["kind"] == "F" and described["interval"] == 5 and info["rows"] == {"sr": 9**3}
 
     torch.save({"params": {"conv_first.weight": torch.zeros(1)}}, tmp_path / "other.pth")
     assert lut_command(["transfer", str(tmp_path / "other.pth"), "-o", str(tmp_path / "x.npz")]) == 2
-    assert "not an SRLUTNet checkpoint" in capsys.readouterr().err
+    assert "not an SRLUTNet or IMNet checkpoint" in capsys.readouterr().err
 
 
 def test_upscale_command_runs_tables(tmp_path):

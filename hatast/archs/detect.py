@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from .descriptor import Architecture, KeyCondition, ModelDescriptor
 from .hat_arch import HAT, hat_config_from_state_dict
 from .hat_ast_arch import HATAST, hat_ast_config_from_state_dict
+from .imlut_arch import IMLUT, IMNet, imnet_config_from_state_dict
 from .lut_arch import LUTNet
 from .srlut_arch import SRLUTNet, is_srlut_state_dict, srlut_config_from_state_dict
 from .usrnet_arch import USRNet, usrnet_config_from_state_dict
@@ -41,7 +42,12 @@ ARCHITECTURES: list[Architecture] = [  # the most specific first: HATAST's keys 
                                          "h.mlp.4.weight"})),
                  usrnet_config_from_state_dict, scale=lambda net: USRNET_SCALES, size_multiple=lambda net: 1,
                  tiling="approximate", extra_inputs=("kernel", "sigma", "scale")),
+    Architecture("IMNet", IMNet,
+                 KeyCondition(frozenset({"weight_net.body.0.weight", "scale_net.body.0.weight",
+                                         "refiner.body.0.weight", "interpolation_ids", "mixer_settings"})),
+                 imnet_config_from_state_dict, scale=lambda net: "any", tiling="none", extra_inputs=("scale",)),
     Architecture("LUTNet", LUTNet, None, None, scale=lambda net: net.upscale),
+    Architecture("IMLUT", IMLUT, None, None, scale=lambda net: "any", tiling="none", extra_inputs=("scale",)),
 ]
 
 

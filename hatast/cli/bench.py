@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
         methods = [baseline_method(kind, args.scale) for kind in dict.fromkeys(["bicubic", *args.baselines])]
         for weights in args.weights:
-            methods.append(weights_method(weights, device, args.tile, self_ensemble=args.self_ensemble))
+            methods.append(weights_method(weights, device, args.tile, self_ensemble=args.self_ensemble,
+                                          scale=args.scale))
         loaded = methods[len(methods) - len(args.weights):]
         names = [m.name for m in methods]
         for method, label in zip(loaded, distinct_labels(args.weights)):

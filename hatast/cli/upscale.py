@@ -19,9 +19,18 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from ..inference import UpscaleError, Upscaler, is_table
 from ..lut.table import LUTError
-from ..utils.arguments import OneLineParser, non_negative_float, non_negative_int, positive_int, resolve_device
+from ..utils.arguments import (
+    OneLineParser,
+    image_size,
+    non_negative_float,
+    non_negative_int,
+    resolve_device,
+    scale_factor,
+)
 from ..utils.files import (
     OutputError,
     check_output_folder,
@@ -50,8 +59,12 @@ def build_parser() -> OneLineParser:
                         help="auto (networks: CUDA, MPS, then CPU; tables: the fused CPU kernel), cpu, cuda, cuda:N "
                              "or mps")
     parser.add_argument("--suffix", default="", help="added to output file names before the extension")
+    scaling = parser.add_argument_group("models that take the scale as an input")
+    scaling.add_argument("--scale", type=scale_factor, default=None,
+                         help="SR factor: USRNet 1, 2, 3 or 4; IM-LUT any factor >= 1 (2.5) or ROWS,COLS (1.5,2)")
+    scaling.add_argument("--size", type=image_size, default=None,
+                         help="IM-LUT: the output size WIDTHxHEIGHT (1920x1080) instead of --scale")
     usrnet = parser.add_argument_group("kernel-aware networks (USRNet): how the input was degraded")
-    usrnet.add_argument("--scale", type=positive_int, default=None, help="SR factor (USRNet: 1, 2, 3 or 4)")
     usrnet.add_argument("--kernel", default=None,
                         help="blur kernel: a file (.npy, .mat, .mat:N, an image) or gaussian:SIGMA / "
                              "gaussian:S1,S2,DEGREES")
@@ -145,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         files = collect_inputs(args.inputs)
         folder = Path(args.output)
         plan = plan_outputs(files, folder, args.suffix, protected=[Path(args.weights)])
-        upscaler = Upscaler.load(args.weights, args.param_key, device, args.scale, degradation_from_args(args))
+        upscaler = Upscaler.load(args.weights, args.param_key, device, args.scale, degradation_from_args(args),
+                                 args.size)
         if args.tile:
             upscaler.check_tile()
         check_output_folder(folder, option="-o")
@@ -160,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             image = read_image(path)
             result = upscaler(image, args.tile, args.tile_pad, device)
-            alpha = None if image.alpha is None else upscale_alpha(image.alpha, upscaler.scale)
+            out_h, out_w = result.shape[:2] if isinstance(result, np.ndarray) else result.shape[-2:]
+            alpha = None if image.alpha is None else upscale_alpha(image.alpha, (out_h, out_w))
             write_image(out, result, alpha, image.max_value)
         except (ImageError, LUTError, UpscaleError, OSError) as err:
             text = str(err) if str(err).startswith(str(path)) or str(err).startswith(str(out)) else f"{path}: {err}"
@@ -168,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             failures += 1
             continue
         h, w = image.size
-        print(f"{path} ({w}x{h}) -> {out} ({w * upscaler.scale}x{h * upscaler.scale}) in "
+        print(f"{path} ({w}x{h}) -> {out} ({out_w}x{out_h}) in "
               f"{time.perf_counter() - start:.2f} s", flush=True)
         del image, result, alpha
     if failures:

@@ -120,3 +120,33 @@ class BicubicDownsampleDataset(data.Dataset):
             img, lq = bgr2ycbcr(img, y_only=True)[..., None], bgr2ycbcr(lq, y_only=True)[..., None]
         img_gt, img_lq = img2tensor([img, lq], bgr2rgb=True, float32=True)
         return {"lq": img_lq, "gt": img_gt, "lq_path": path, "gt_path": path}
+
+
+@DATASET_REGISTRY.register()
+class HRCropDataset(BicubicDownsampleDataset):
+    """Ground-truth crops only, for models that make their own LR per batch (IM-LUT: one scale per batch, drawn by
+    the model). Training: random ``gt_size`` crops with flips/rotations; validation: whole images. Options as
+    :class:`BicubicDownsampleDataset` (``cache`` keeps the decoded images in memory); no ``scale``."""
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__({**opt, "scale": 1})
+
+    def _whole_pair(self, index: int) -> tuple[np.ndarray, None]:
+        return self._read(index, float32=False), None
+
+    def __getitem__(self, index: int) -> dict:
+        path = self.paths[index]
+        img = self.cached[index][0] if self.cached is not None else self._read(index, float32=False)
+        if self.opt["phase"] == "train":
+            size = int(self.opt["gt_size"])
+            h, w = img.shape[:2]
+            if h < size or w < size:
+                raise ValueError(f"{path} is {h}x{w}, smaller than gt_size {size}")
+            top, left = random.randint(0, h - size), random.randint(0, w - size)
+            img = augment(img[top:top + size, left:left + size].copy(), self.opt.get("use_hflip", True),
+                          self.opt.get("use_rot", True))
+        peak = np.float32(np.iinfo(img.dtype).max)
+        img = np.ascontiguousarray(img, dtype=np.float32) / peak
+        if self.opt.get("color") == "y":
+            img = bgr2ycbcr(img, y_only=True)[..., None]
+        return {"gt": img2tensor(img, bgr2rgb=True, float32=True), "gt_path": path}

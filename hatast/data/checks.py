@@ -160,7 +160,8 @@ def check_paired(dopt: dict, scale: int, phase: str) -> str | None:
 
 
 def check_hr_only(dopt: dict, scale: int, phase: str) -> str | None:
-    """HR images of a ``BicubicDownsampleDataset``: present, images, and (training) at least one crop in size."""
+    """HR images of a ``BicubicDownsampleDataset`` (or ``HRCropDataset``): present, images, and (training) at least
+    one crop in size."""
     root = str(dopt["dataroot_gt"])
     if (dopt.get("io_backend") or {}).get("type") == "lmdb":
         sizes = _lmdb_sizes(root)
@@ -206,5 +207,6 @@ def check_lq_only(dopt: dict, scale: int, phase: str) -> str | None:
 DATASET_CHECKS: dict[str, Callable[[dict, int, str], str | None]] = {
     "PairedImageDataset": check_paired,
     "BicubicDownsampleDataset": check_hr_only,
+    "HRCropDataset": lambda dopt, scale, phase: check_hr_only(dopt, 1, phase),  # its model makes the LR
     "SingleImageDataset": check_lq_only,
 }

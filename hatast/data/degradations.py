@@ -16,61 +16,21 @@ its documented algorithm:
   the form for on-the-fly training LR.
 
 Kernels are MATLAB's: ``nearest`` (box), ``bilinear`` (triangle), ``bicubic`` (Keys, a = -0.5), ``lanczos2``,
-``lanczos3``. USRNet's blur and noise and IM-LUT's resizers belong here too.
+``lanczos3``. :func:`resize_tensor` is the same resize in torch (IM-LUT's interpolations). USRNet's blur and noise
+belong here too.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..utils.resize import KERNELS, ResizeKernel, contributions  # noqa: F401  (imresize's weights; re-exported)
 
-@dataclass(frozen=True)
-class ResizeKernel:
-    """A 1-D interpolation kernel ``k(x)`` that is zero for ``|x| >= width / 2``."""
-
-    name: str
-    function: Callable[[np.ndarray], np.ndarray]
-    width: float
-
-
-def _box(x: np.ndarray) -> np.ndarray:
-    return ((-0.5 <= x) & (x < 0.5)).astype(np.float64)
-
-
-def _triangle(x: np.ndarray) -> np.ndarray:
-    ax = np.abs(x)
-    return (1 - ax) * (ax <= 1)
-
-
-def _cubic(x: np.ndarray) -> np.ndarray:
-    ax = np.abs(x)
-    ax2, ax3 = ax * ax, ax * ax * ax
-    return ((1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
-            + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((1 < ax) & (ax <= 2)))
-
-
-def _lanczos(lobes: int) -> Callable[[np.ndarray], np.ndarray]:
-    def kernel(x: np.ndarray) -> np.ndarray:
-        # MATLAB's form: (sin(pi x) sin(pi x / a) + eps) / ((pi^2 x^2 / a) + eps), zero outside |x| < a
-        num = np.sin(np.pi * x) * np.sin(np.pi * x / lobes) + np.finfo(np.float64).eps
-        den = np.pi ** 2 * x * x / lobes + np.finfo(np.float64).eps
-        return num / den * (np.abs(x) < lobes)
-
-    return kernel
-
-
-KERNELS = {
-    "nearest": ResizeKernel("nearest", _box, 1.0),
-    "bilinear": ResizeKernel("bilinear", _triangle, 2.0),
-    "bicubic": ResizeKernel("bicubic", _cubic, 4.0),
-    "lanczos2": ResizeKernel("lanczos2", _lanczos(2), 4.0),
-    "lanczos3": ResizeKernel("lanczos3", _lanczos(3), 6.0),
-}
+if TYPE_CHECKING:  # torch is imported by the function that needs it: data preparation runs on numpy alone
+    import torch
 
 
 def resized_length(length: int, scale: float) -> int:
@@ -94,34 +54,6 @@ def mod_crop(image: np.ndarray, sr_scale: float | tuple[float, float]) -> np.nda
     steps = [_numerator(s) for s in _pair(sr_scale)]
     h, w = image.shape[:2]
     return image[: h - h % steps[0], : w - w % steps[1]]
-
-
-@lru_cache(maxsize=64)
-def contributions(in_length: int, out_length: int, scale: float, kernel: str = "bicubic",
-                  antialias: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Which input pixels each output pixel reads, and with what weights: ``(indices, weights)``, both
-    ``[out_length, P]`` (0-based int64 indices, mirrored at the borders; float64 weights summing to one)."""
-    spec = KERNELS[kernel]
-    width = spec.width
-    function = spec.function
-    if scale < 1 and antialias:
-        width = width / scale
-        function = _stretched(spec.function, scale)
-    x = np.arange(1, out_length + 1, dtype=np.float64)
-    u = x / scale + 0.5 * (1 - 1 / scale)
-    left = np.floor(u - width / 2)
-    taps = math.ceil(width) + 2
-    indices = left[:, None] + np.arange(taps, dtype=np.float64)[None]  # 1-based, may lie outside the image
-    weights = function(u[:, None] - indices)
-    weights = weights / weights.sum(axis=1, keepdims=True)
-    mirror = np.concatenate([np.arange(in_length), np.arange(in_length - 1, -1, -1)])
-    indices = mirror[np.mod(indices.astype(np.int64) - 1, 2 * in_length)]
-    keep = np.any(weights != 0, axis=0)  # drop taps that are zero for every output pixel
-    return np.ascontiguousarray(indices[:, keep]), np.ascontiguousarray(weights[:, keep])
-
-
-def _stretched(function: Callable[[np.ndarray], np.ndarray], scale: float) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda x: scale * function(scale * x)
 
 
 def _resize_axis(image: np.ndarray, axis: int, out_length: int, scale: float, kernel: str, antialias: bool,
@@ -154,17 +86,7 @@ def imresize(image: np.ndarray, scale: float | tuple[float, float] | None = None
         raise ValueError(f"unknown resize kernel {kernel!r}; expected one of {', '.join(KERNELS)}")
     if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
         raise ValueError(f"expected an [H, W] or [H, W, C] image, got shape {image.shape}")
-    h, w = image.shape[:2]
-    if (scale is None) == (size is None):
-        raise ValueError("give exactly one of scale and size")
-    if size is not None:
-        out_h, out_w = size
-        scales = (out_h / h, out_w / w)
-    else:
-        scales = _pair(scale)
-        out_h, out_w = resized_length(h, scales[0]), resized_length(w, scales[1])
-    if min(scales) <= 0 or min(out_h, out_w) < 1:
-        raise ValueError(f"resize of a {h}x{w} image by {scales} gives no pixels")
+    (out_h, out_w), scales = _output_geometry(*image.shape[:2], scale, size)
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)
         integer_range = (info.min, info.max)
@@ -178,6 +100,57 @@ def imresize(image: np.ndarray, scale: float | tuple[float, float] | None = None
     for axis in (0, 1) if scales[0] <= scales[1] else (1, 0):
         out = _resize_axis(out, axis, lengths[axis], scales[axis], kernel, antialias, integer_range)
     return out.astype(image.dtype)
+
+
+def _output_geometry(height: int, width: int, scale: float | tuple[float, float] | None,
+                     size: tuple[int, int] | None) -> tuple[tuple[int, int], tuple[float, float]]:
+    """Output ``(height, width)`` and per-axis factors of a resize given by a factor or a target size (or both: the
+    size of the output, the factor of the weights)."""
+    if scale is None and size is None:
+        raise ValueError("give a scale or a size")
+    if size is not None and scale is not None:
+        scales = _pair(scale)
+        out_h, out_w = (int(v) for v in size)
+    elif size is not None:
+        out_h, out_w = (int(v) for v in size)
+        scales = (out_h / height, out_w / width)
+    else:
+        scales = _pair(scale)
+        if not all(math.isfinite(v) for v in scales):
+            raise ValueError(f"resize factor {scale!r} is not finite")
+        out_h, out_w = resized_length(height, scales[0]), resized_length(width, scales[1])
+    if min(scales) <= 0 or min(out_h, out_w) < 1:
+        raise ValueError(f"resize of a {height}x{width} image by {scales} gives no pixels")
+    return (out_h, out_w), scales
+
+
+def resize_tensor(x: torch.Tensor, scale: float | tuple[float, float] | None = None,
+                  size: tuple[int, int] | None = None, kernel: str = "bicubic",
+                  antialias: bool = True) -> torch.Tensor:
+    """:func:`imresize`'s float form in torch: ``[..., H, W]`` float -> ``[..., H', W']``, batched, on any device,
+    (``scale`` and ``size`` together: that output size, with the weights of that factor, as IM-LUT sizes its output)
+    differentiable (a weighted gather of each axis's :func:`contributions`; the same weights, border mirroring and
+    axis order as :func:`imresize`, so both agree to float rounding). IM-LUT's interpolations (nearest, bilinear,
+    bicubic, lanczos2) at any factor, per-axis factors included, and its baselines are this function."""
+    import torch
+
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown resize kernel {kernel!r}; expected one of {', '.join(KERNELS)}")
+    if x.ndim < 2 or min(x.shape[-2:]) < 1 or not x.is_floating_point():
+        raise ValueError(f"expected a float [..., H, W] tensor, got {x.dtype} of shape {tuple(x.shape)}")
+    height, width = x.shape[-2:]
+    lengths, scales = _output_geometry(height, width, scale, size)
+    antialias = antialias and kernel != "nearest"
+    out = x
+    for axis in (0, 1) if scales[0] <= scales[1] else (1, 0):
+        dim = x.ndim - 2 + axis
+        indices, weights = contributions(out.shape[dim], lengths[axis], scales[axis], kernel, antialias)
+        index = torch.from_numpy(indices).to(x.device)
+        weight = torch.from_numpy(weights).to(x.device, x.dtype)
+        moved = out.movedim(dim, -1)
+        gathered = moved[..., index]  # [..., out, taps]
+        out = (gathered * weight).sum(-1).movedim(-1, dim)
+    return out
 
 
 def bicubic_downsample(hr: np.ndarray, sr_scale: float | tuple[float, float]) -> np.ndarray:
@@ -276,7 +249,7 @@ def bicubic_kernel(scale: int) -> np.ndarray:
     shift = (scale - 1) / 2
     half = math.ceil(2 * scale + shift) - 1
     offsets = np.arange(-half, half + 1, dtype=np.float64)
-    taps = _cubic((offsets + shift) / scale) / scale
+    taps = KERNELS["bicubic"].function((offsets + shift) / scale) / scale
     kernel = np.outer(taps, taps)
     return kernel / kernel.sum()
 

@@ -61,9 +61,10 @@ def baseline_method(kind: str, scale: Scale) -> Method:
     return Method(kind, run, published_name=kind, parameters=0, macs=None, source=f"baseline {kind}")
 
 
-def count_macs(net, size: tuple[int, int] = MACS_INPUT) -> int:
+def count_macs(net, size: tuple[int, int] = MACS_INPUT, call=None) -> int:
     """Multiply-accumulates of one forward of a ``[1, 3, *size]`` input, counted by ``torch.utils.flop_counter``
-    (attention through explicit matmuls where the network offers them, which the counter understands)."""
+    (attention through explicit matmuls where the network offers them, which the counter understands); ``call``:
+    the forward with the network's extra inputs bound (its scale, a kernel), default ``net`` itself."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -73,7 +74,7 @@ def count_macs(net, size: tuple[int, int] = MACS_INPUT) -> int:
     counter = FlopCounterMode(display=False)
     try:
         with torch.inference_mode(), counter:
-            net(torch.rand(1, 3, *size, device=next(net.parameters()).device))
+            (call or net)(torch.rand(1, 3, *size, device=next(net.parameters()).device))
     finally:
         if impl is not None:
             net.set_attention_impl(impl)
@@ -98,15 +99,24 @@ def upscale_fitting(upscaler, lr: Image, tiles, tile_pad: int, device, self_ense
 
 
 def weights_method(weights: str | Path, device, tile: int = 0, tile_pad: int = 32,
-                   self_ensemble: bool = False) -> Method:
-    """A method from a checkpoint or table file (architecture recognised from its keys)."""
+                   self_ensemble: bool = False, scale: Scale | None = None) -> Method:
+    """A method from a checkpoint or table file (architecture recognised from its keys); ``scale``: the benchmark's,
+    which arbitrary-scale models run at and fixed-scale ones must have."""
     from ..archs.hat_arch import hat_variant
     from ..inference import Upscaler
     from ..utils.image import to_integers
 
-    upscaler = Upscaler.load(str(weights), None, device)
+    upscaler = Upscaler.load(str(weights), None, device, scale)
     storage = Path(weights).stat().st_size
     source = f"{Path(weights).resolve()} sha256:{file_sha256(weights)}"
+    if upscaler.mixer is not None:
+        letters = upscaler.mixer.config["interpolations"]
+        entries = sum(t.entries.size for t in upscaler.mixer.tables.values()) + upscaler.mixer.arrays["scale"].size
+        method = Method(f"IM-LUT-{letters}", lambda lr: upscaler(lr, 0, 0, device), published_name=f"IM-LUT-{letters}",
+                        parameters=int(entries), storage_bytes=upscaler.mixer.nbytes, macs=0, source=source)
+        method.notes.append("IM-LUT: parameters are table entries; storage is the tables' bytes (the file also holds "
+                            "metadata); MACs not counted (interpolation and mixing weights only)")
+        return method
     if upscaler.table is not None:
         name = f"SR-LUT-{upscaler.table.kind}"
         method = Method(name, lambda lr: upscaler(lr, 0, 0, device), published_name=name,
@@ -125,7 +135,8 @@ def weights_method(weights: str | Path, device, tile: int = 0, tile_pad: int = 3
     label = name + ("+ (x8 self-ensemble)" if self_ensemble else "")
     parameters = sum(p.numel() for p in model.network.parameters())
     return Method(label, run, published_name=None if self_ensemble else variant, parameters=parameters,
-                  storage_bytes=storage, macs=count_macs(model.network), source=source)
+                  storage_bytes=storage, macs=count_macs(model.network, call=upscaler.network_forward(device)),
+                  source=source)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -1,13 +1,16 @@
 """Fused CPU kernels for look-up tables, compiled by numba (no C build step; parallel over image rows).
 
-One helper walks the simplex of one pixel and one rotation (:func:`_simplex_walk`); three kernels use it:
+The steps of a table, each written once: (a) gather a receptive field and walk its simplex (:func:`_simplex_walk`),
+interpolating any number ``m`` of values; (b) sum the rotations in the original frame (:func:`_ensemble_pixel`);
+(c) place the ``m`` values where the :class:`~hatast.lut.fields.OutputLayout` says (an ``r x r`` patch, ``m`` maps),
+through flat write offsets, so one kernel serves every layout and memory order; (d) keep the sums, or round an
+int8 table's sums to 8-bit pixels in the same pass. Two kernels are built from them:
 
-* :func:`upscale_int8`: int8 table inference, neighbours, interpolation, the four rotations and the authors' rounding
-  in one pass per LR pixel; tests hold it equal in every pixel to
-  :func:`hatast.lut.simplex.rotation_ensemble` followed by :func:`hatast.lut.simplex.to_image`.
-* :func:`ensemble_sum_float` and :func:`ensemble_sum_grad`: the float ensemble sum of LUT-aware fine-tuning and its
-  gradient with respect to the table (a scatter of the output gradient onto the ``n + 1`` corners each pixel read),
-  equal to what autograd computes through the torch path.
+* :func:`ensemble`: any table on uint8 planes (int8: exact integer sums, or pixels with the authors' rounding, SR-LUT
+  inference being :func:`upscale_int8`; float32: the forward of LUT-aware fine-tuning); tests hold it equal in every
+  value to the torch path (:mod:`hatast.lut.simplex`);
+* :func:`ensemble_grad`: the gradient with respect to a float table (a scatter of the output gradient onto the
+  ``n + 1`` corners each pixel read), equal to what autograd computes through the torch path.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils.padding import reflect_indices
-from .fields import ReceptiveField, padding, rotation_geometry
+from .fields import OutputLayout, ReceptiveField, padding, rotated_offsets
 from .lattice import AUTHORS_S_ORDER, ensemble_bound, index_strides, rounding_map
 
 try:
@@ -84,97 +87,83 @@ def _walk_scratch(n):
     return np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n + 1, np.int64), np.empty(n + 1, np.int32)
 
 
-@_jit(parallel=True)
-def _upscale_int8_kernel(padded, table, offsets, placement, strides, interval, pad, final, bound, authors_order, out):
-    channels, padded_height, padded_width = padded.shape
-    height = padded_height - 2 * pad
-    width = padded_width - 2 * pad
+@_jit(inline=True)
+def _ensemble_pixel(padded, p, y, x, table, offsets, placement, strides, interval, rotations, authors_order, scratch,
+                    typed, patch, acc):
+    """(a) + (b): the receptive field of pixel ``(p, y, x)`` interpolated in every rotation and summed in the
+    original frame into ``acc`` (``m`` values; int32 for an int8 table, float32 for a float one). ``typed`` holds
+    the weights in ``acc``'s type, so float tables multiply in float32 and int8 tables in integers."""
+    remainder, order, corners, weights = scratch
     n = offsets.shape[1]
     m = table.shape[1]
-    scale = out.shape[0] // height
-    for y in numba.prange(height):
-        patch = np.empty(m, dtype=np.int32)  # one rotation's entries, rotated frame (a linear MAC loop)
-        acc = np.empty(m, dtype=np.int32)  # ensemble sum, original frame
-        remainder, order, corners, weights = _walk_scratch(n)
-        for x in range(width):
-            for c in range(channels):
-                acc[:] = 0
-                for k in range(4):
-                    _simplex_walk(
-                        padded, c, y + pad, x + pad, offsets, k, strides, interval, authors_order, remainder, order,
-                        corners, weights,
-                    )
-                    patch[:] = 0
-                    for j in range(n + 1):
-                        w = weights[j]  # locals: loads from arrays in the loop would not be hoisted
-                        corner = corners[j]
-                        if w != 0:  # ties and zero remainders are common in flat regions
-                            for t in range(m):
-                                patch[t] += w * np.int32(table[corner, t])
-                    for t in range(m):
-                        acc[placement[k, t]] += patch[t]
-                t = 0
-                for u in range(scale):
-                    for v in range(scale):
-                        out[y * scale + u, x * scale + v, c] = final[acc[t] + bound]
-                        t += 1
+    acc[:] = 0
+    for k in range(rotations):
+        _simplex_walk(padded, p, y, x, offsets, k, strides, interval, authors_order, remainder, order, corners,
+                      weights)
+        patch[:] = 0
+        for j in range(n + 1):
+            typed[j] = weights[j]
+        for j in range(n + 1):
+            w = typed[j]  # locals: loads from arrays in the loop would not be hoisted
+            corner = corners[j]
+            if w != 0:  # ties and zero remainders are common in flat regions
+                for t in range(m):
+                    patch[t] += w * table[corner, t]
+        for t in range(m):
+            acc[placement[k, t]] += patch[t]
 
 
 @_jit(parallel=True)
-def _sum_float_kernel(padded, table, offsets, placement, strides, interval, pad, authors_order, out):
+def _ensemble_kernel(padded, table, offsets, placement, strides, interval, pad, rotations, authors_order, steps,
+                     write, final, bound, to_pixels, acc_type, out):
+    """The ensemble sum of every pixel, (c) placed at ``out[p * steps[0] + y * steps[1] + x * steps[2] + write[t]]``
+    (flat) and (d) either stored as is or turned into 8-bit pixels through ``final`` (int8 tables)."""
     planes, padded_height, padded_width = padded.shape
     height = padded_height - 2 * pad
     width = padded_width - 2 * pad
-    n = offsets.shape[1]
     m = table.shape[1]
-    scale = out.shape[1] // height
     for row in numba.prange(planes * height):
         p = row // height
-        y = row % height
-        acc = np.empty(m, dtype=np.float32)
-        remainder, order, corners, weights = _walk_scratch(n)
+        y = row - p * height
+        scratch = _walk_scratch(offsets.shape[1])
+        patch = np.empty(m, dtype=acc_type.dtype)  # one rotation, rotated frame
+        acc = np.empty(m, dtype=acc_type.dtype)
+        typed = np.empty(offsets.shape[1] + 1, dtype=acc_type.dtype)
+        base = p * steps[0] + y * steps[1]
         for x in range(width):
-            acc[:] = 0
-            for k in range(4):
-                _simplex_walk(
-                    padded, p, y + pad, x + pad, offsets, k, strides, interval, authors_order, remainder, order,
-                    corners, weights,
-                )
-                for j in range(n + 1):
-                    w = np.float32(weights[j])
-                    corner = corners[j]
-                    if w != 0:
-                        for t in range(m):
-                            acc[placement[k, t]] += w * table[corner, t]
-            t = 0
-            for u in range(scale):
-                for v in range(scale):
-                    out[p, y * scale + u, x * scale + v] = acc[t]
-                    t += 1
+            _ensemble_pixel(padded, p, y + pad, x + pad, table, offsets, placement, strides, interval, rotations,
+                            authors_order, scratch, typed, patch, acc)
+            at = base + x * steps[2]
+            if to_pixels:
+                for t in range(m):
+                    out[at + write[t]] = final[np.int64(acc[t]) + bound]  # typed for float tables too
+            else:
+                for t in range(m):
+                    out[at + write[t]] = acc[t]
 
 
 @_jit(parallel=True)
-def _sum_grad_kernel(padded, grad_out, offsets, placement, strides, interval, pad, authors_order, grads):
+def _ensemble_grad_kernel(padded, grad_out, offsets, placement, strides, interval, pad, rotations, authors_order,
+                          steps, write, grads):
+    """Gradient of ``(grad_out * ensemble sum).sum()`` with respect to a float table: each pixel's output gradient
+    scattered onto the ``n + 1`` corners each rotation read, one copy of the gradient per chunk of rows (no races)."""
     planes, padded_height, padded_width = padded.shape
     height = padded_height - 2 * pad
     width = padded_width - 2 * pad
     n = offsets.shape[1]
     m = grads.shape[2]
-    scale = grad_out.shape[1] // height
     chunks = grads.shape[0]
-    for chunk in numba.prange(chunks):  # each chunk scatters into its own copy of the gradient: no races
+    for chunk in numba.prange(chunks):
         patch = np.empty(m, dtype=np.float32)  # output gradient of one pixel, original frame
         remainder, order, corners, weights = _walk_scratch(n)
         for row in range(chunk, planes * height, chunks):
             p = row // height
-            y = row % height
+            y = row - p * height
             for x in range(width):
-                t = 0
-                for u in range(scale):
-                    for v in range(scale):
-                        patch[t] = grad_out[p, y * scale + u, x * scale + v]
-                        t += 1
-                for k in range(4):
+                at = p * steps[0] + y * steps[1] + x * steps[2]
+                for t in range(m):
+                    patch[t] = grad_out[at + write[t]]
+                for k in range(rotations):
                     _simplex_walk(
                         padded, p, y + pad, x + pad, offsets, k, strides, interval, authors_order, remainder, order,
                         corners, weights,
@@ -200,9 +189,87 @@ def _pad_planes(planes: np.ndarray, field: ReceptiveField) -> np.ndarray:
     return np.ascontiguousarray(padded)
 
 
-def _geometry(field: ReceptiveField, scale: int, interval: int):
-    offsets, placement = rotation_geometry(field, scale)
-    return offsets, placement, np.array(index_strides(field.size, interval), dtype=np.int64)
+def _geometry(field: ReceptiveField, layout: OutputLayout, interval: int):
+    return rotated_offsets(field), layout.placement(), np.array(index_strides(field.size, interval), dtype=np.int64)
+
+
+def _check_rotations(rotations: int) -> None:
+    if rotations not in (1, 4):
+        raise ValueError(f"rotations must be 1 (no ensemble) or 4 (the rotation ensemble), got {rotations}")
+
+
+def ensemble(
+    planes: np.ndarray,
+    table: np.ndarray,
+    field: ReceptiveField,
+    layout: OutputLayout,
+    interval: int,
+    rotations: int = 4,
+    authors_order: bool = False,
+    to_pixels: bool = False,
+    channels_last: bool = False,
+) -> np.ndarray:
+    """A table on ``[P, H, W]`` uint8 planes: the ensemble sum of every pixel, placed by ``layout``.
+
+    Args:
+        table: ``[L**n, m]`` int8 (exact integer sums) or float32 (LUT-aware fine-tuning).
+        rotations: 4 for the rotation ensemble, 1 for the table on the image as it is.
+        to_pixels: round an int8 table's sums to uint8 pixels with the SR-LUT authors' rule
+            (:func:`hatast.lut.lattice.rounding_map`), in the same pass.
+        channels_last: place a patch layout into ``[H*r, W*r, P]`` (an HWC image) instead of ``[P, H*r, W*r]``.
+
+    Returns:
+        ``layout.output_shape(P, H, W)`` (or its channels-last form): uint8 with ``to_pixels``, else int32 for an
+        int8 table and float32 for a float one, in table units times ``q``.
+    """
+    _require_numba()
+    _check_rotations(rotations)
+    count, height, width = planes.shape
+    if table.dtype != np.int8:
+        table = np.ascontiguousarray(table, dtype=np.float32)
+        if to_pixels:
+            raise ValueError("to_pixels needs an int8 table (its sums are exact integers)")
+    offsets, placement, strides = _geometry(field, layout, interval)
+    steps, write = layout.write_offsets(count, height, width, channels_last)
+    shape = layout.output_shape(count, height, width)
+    if channels_last:
+        shape = shape[1:] + shape[:1]
+    dtype = np.uint8 if to_pixels else np.int32 if table.dtype == np.int8 else np.float32
+    out = np.empty(shape, dtype=dtype)
+    bound = ensemble_bound(interval, authors_order)
+    final = rounding_map(interval, bound)
+    _ensemble_kernel(
+        _pad_planes(planes, field), np.ascontiguousarray(table), offsets, placement, strides, interval,
+        padding(field), rotations, authors_order, steps, write, final, bound, to_pixels,
+        np.empty(0, np.int32 if table.dtype == np.int8 else np.float32), out.reshape(-1),
+    )
+    return out
+
+
+def ensemble_grad(
+    planes: np.ndarray,
+    grad_out: np.ndarray,
+    rows: int,
+    field: ReceptiveField,
+    layout: OutputLayout,
+    interval: int,
+    rotations: int = 4,
+    authors_order: bool = False,
+) -> np.ndarray:
+    """Gradient of ``(grad_out * ensemble(planes, table)).sum()`` with respect to a float table: ``[rows, m]``
+    float32 (``grad_out`` placed as :func:`ensemble` places, planes first)."""
+    _require_numba()
+    _check_rotations(rotations)
+    count, height, width = planes.shape
+    offsets, placement, strides = _geometry(field, layout, interval)
+    steps, write = layout.write_offsets(count, height, width)
+    chunks = min(numba.get_num_threads(), count * height)
+    grads = np.zeros((chunks, rows, layout.count), dtype=np.float32)
+    _ensemble_grad_kernel(
+        _pad_planes(planes, field), np.ascontiguousarray(grad_out, dtype=np.float32).reshape(-1), offsets, placement,
+        strides, interval, padding(field), rotations, authors_order, steps, write, grads,
+    )
+    return grads.sum(0)
 
 
 def upscale_int8(
@@ -213,53 +280,8 @@ def upscale_int8(
     interval: int,
     authors_order: bool = False,
 ) -> np.ndarray:
-    """Upscale ``[H, W, C]`` uint8 with an ``[L**n, scale**2]`` int8 table; returns ``[H*scale, W*scale, C]`` uint8."""
-    _require_numba()
-    height, width, channels = image.shape
-    padded = _pad_planes(np.ascontiguousarray(image.transpose(2, 0, 1)), field)
-    offsets, placement, strides = _geometry(field, scale, interval)
-    bound = ensemble_bound(interval, authors_order)
-    final = rounding_map(interval, bound)
-    out = np.empty((height * scale, width * scale, channels), dtype=np.uint8)
-    _upscale_int8_kernel(
-        padded, np.ascontiguousarray(table), offsets, placement, strides, interval, padding(field), final, bound,
-        authors_order, out,
-    )
-    return out
-
-
-def ensemble_sum_float(
-    planes: np.ndarray, table: np.ndarray, field: ReceptiveField, scale: int, interval: int, authors_order: bool
-) -> np.ndarray:
-    """Float ensemble sum (table units times ``q``) of ``[P, H, W]`` uint8 grey planes: ``[P, H*r, W*r]`` float32."""
-    _require_numba()
-    count, height, width = planes.shape
-    offsets, placement, strides = _geometry(field, scale, interval)
-    out = np.empty((count, height * scale, width * scale), dtype=np.float32)
-    _sum_float_kernel(
-        _pad_planes(planes, field), np.ascontiguousarray(table, dtype=np.float32), offsets, placement, strides,
-        interval, padding(field), authors_order, out,
-    )
-    return out
-
-
-def ensemble_sum_grad(
-    planes: np.ndarray,
-    grad_out: np.ndarray,
-    rows: int,
-    field: ReceptiveField,
-    scale: int,
-    interval: int,
-    authors_order: bool,
-) -> np.ndarray:
-    """Gradient of ``(grad_out * ensemble_sum_float(planes, table)).sum()`` with respect to the table: ``[rows, r*r]``
-    float32."""
-    _require_numba()
-    offsets, placement, strides = _geometry(field, scale, interval)
-    chunks = min(numba.get_num_threads(), planes.shape[0] * planes.shape[1])
-    grads = np.zeros((chunks, rows, scale * scale), dtype=np.float32)
-    _sum_grad_kernel(
-        _pad_planes(planes, field), np.ascontiguousarray(grad_out, dtype=np.float32), offsets, placement, strides,
-        interval, padding(field), authors_order, grads,
-    )
-    return grads.sum(0)
+    """SR-LUT inference: ``[H, W, C]`` uint8 and an ``[L**n, scale**2]`` int8 table -> ``[H*scale, W*scale, C]``
+    uint8 (the rotation ensemble and the authors' rounding in one pass, written straight into the HWC image)."""
+    planes = np.ascontiguousarray(image.transpose(2, 0, 1))
+    return ensemble(planes, table, field, OutputLayout.patch(scale), interval, 4, authors_order, to_pixels=True,
+                    channels_last=True)

@@ -1,5 +1,7 @@
 """Simplex interpolation of a look-up table and the rotation ensemble, vectorised in torch (any device, and
-differentiable with respect to a float table, which LUT-aware fine-tuning needs).
+differentiable with respect to a float table, which LUT-aware fine-tuning needs). The steps are the fused kernel's
+(:mod:`.cpu_kernel`): (a) gather and interpolate, (b) sum the rotations (:func:`ensemble_sum`), (c) place
+(:func:`place`), (d) round (:func:`to_image`) or scale (:func:`to_intensity`).
 
 A table samples every input pixel at ``L = 2**(8 - interval) + 1`` levels ``0, q, 2q, ..., 255`` (``q = 2**interval``;
 the last level stands for 256, as in the authors' transfer). An input value ``v`` splits into the lattice index
@@ -17,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..utils.padding import reflect_indices
-from .fields import ReceptiveField, padding, rotation_geometry
+from .fields import OutputLayout, ReceptiveField, padding, rotated_offsets
 from .lattice import AUTHORS_S_ORDER, ensemble_bound, index_strides, rounding_map
 
 
@@ -60,45 +62,63 @@ def simplex_interpolate(table: Tensor, values: Tensor, interval: int, authors_or
     return (weights.int()[..., None] * rows.int()).sum(-2, dtype=torch.int32)
 
 
-def gather_neighbours(image: Tensor, field: ReceptiveField) -> list[Tensor]:
-    """For each of the four rotations, the receptive-field values of every pixel, ``[B, C, H, W, n]``."""
+def gather_neighbours(image: Tensor, field: ReceptiveField, rotations: int = 4) -> list[Tensor]:
+    """(a) For each rotation, the receptive-field values of every pixel, ``[B, C, H, W, n]``."""
     height, width = image.shape[-2:]
     pad = padding(field)
     rows = torch.from_numpy(reflect_indices(height, pad, pad)).to(image.device)
     cols = torch.from_numpy(reflect_indices(width, pad, pad)).to(image.device)
     padded = image.index_select(-2, rows).index_select(-1, cols)
-    offsets, _ = rotation_geometry(field, 1)
+    offsets = rotated_offsets(field)
     return [
         torch.stack(
             [padded[..., pad + dy : pad + dy + height, pad + dx : pad + dx + width] for dy, dx in offsets[k].tolist()],
             -1,
         )
-        for k in range(4)
+        for k in range(rotations)
     ]
+
+
+def ensemble_sum(
+    table: Tensor, image: Tensor, field: ReceptiveField, layout: OutputLayout, interval: int, rotations: int = 4,
+    authors_order: bool = False,
+) -> Tensor:
+    """(a) + (b): the table interpolated at every pixel in each rotation, summed in the original frame.
+
+    Args:
+        table: ``[L**n, m]`` int8 or float.
+        image: ``[B, C, H, W]`` integer values 0..255 (each channel is its own grey image).
+
+    Returns:
+        ``[B, C, H, W, m]`` in table units times ``q`` (int32 for an int8 table), before placing (:func:`place`).
+    """
+    placement = layout.placement()
+    total = None
+    for k, values in enumerate(gather_neighbours(image, field, rotations)):
+        values = simplex_interpolate(table, values, interval, authors_order)
+        # placement[k] sends rotated-frame value t to original-frame value placement[k, t]; invert to gather.
+        values = values[..., torch.from_numpy(np.argsort(placement[k])).to(values.device)]
+        total = values if total is None else total + values
+    return total
+
+
+def place(total: Tensor, layout: OutputLayout) -> Tensor:
+    """(c) ``[B, C, H, W, m]`` sums -> ``[B, C, H*r, W*r]`` (patch) or ``[B, C, m, H, W]`` (channels)."""
+    batch, channels, height, width, _ = total.shape
+    if layout.kind == "channels":
+        return total.permute(0, 1, 4, 2, 3)
+    r = layout.scale
+    total = total.reshape(batch, channels, height, width, r, r).permute(0, 1, 2, 4, 3, 5)
+    return total.reshape(batch, channels, height * r, width * r)
 
 
 def rotation_ensemble(
     table: Tensor, image: Tensor, field: ReceptiveField, scale: int, interval: int, authors_order: bool = False
 ) -> Tensor:
-    """Sum over the four rotations of the interpolated patches, assembled into the HR grid.
-
-    Args:
-        table: ``[L**n, scale**2]`` int8 or float.
-        image: ``[B, C, H, W]`` integer values 0..255 (each channel is its own grey image).
-
-    Returns:
-        ``[B, C, H*scale, W*scale]`` ensemble sum in table units times ``q`` (int32 for an int8 table).
-    """
-    batch, channels, height, width = image.shape
-    _, placement = rotation_geometry(field, scale)
-    total = None
-    for k, values in enumerate(gather_neighbours(image, field)):
-        patches = simplex_interpolate(table, values, interval, authors_order)
-        # placement[k] sends rotated-frame entry t to original-frame entry placement[k, t]; invert to gather.
-        patches = patches[..., torch.from_numpy(np.argsort(placement[k])).to(patches.device)]
-        total = patches if total is None else total + patches
-    total = total.reshape(batch, channels, height, width, scale, scale).permute(0, 1, 2, 4, 3, 5)
-    return total.reshape(batch, channels, height * scale, width * scale)
+    """SR-LUT's table on ``[B, C, H, W]`` integer images: the four-rotation sum of ``[L**n, scale**2]`` patches
+    assembled into the HR grid, ``[B, C, H*scale, W*scale]`` (int32 for an int8 table)."""
+    layout = OutputLayout.patch(scale)
+    return place(ensemble_sum(table, image, field, layout, interval, 4, authors_order), layout)
 
 
 def to_image(ensemble_sum: Tensor, interval: int, authors_order: bool = False) -> Tensor:

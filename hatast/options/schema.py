@@ -533,6 +533,9 @@ DATASETS: dict[str, DatasetOptions] = {
     "BicubicDownsampleDataset": DatasetOptions(
         {**_LOADER, **_AUGMENT, **_COLOR, "dataroot_gt": Text(), "cache": Flag()},
         ("name", "type", "dataroot_gt"), ("gt_size", *_TRAIN_LOADER)),
+    "HRCropDataset": DatasetOptions(
+        {**_LOADER, **_AUGMENT, **_COLOR, "dataroot_gt": Text(), "cache": Flag()},
+        ("name", "type", "dataroot_gt"), ("gt_size", *_TRAIN_LOADER)),
     "BlurDownsampleNoiseDataset": DatasetOptions(
         {**_LOADER, **_AUGMENT, "dataroot_gt": Text(),
          "scales": ListOf(Number(integer=True, min=1, max=8)), "kernel_size": Number(integer=True, min=3, max=101),
@@ -563,6 +566,12 @@ _TILE = Section({"tile_size": Number(integer=True, min=1), "tile_pad": Number(in
 MODEL_SECTIONS: dict[str, dict[str, Spec]] = {
     "HatastSRModel": {"tile": _TILE},
     "SRLUTModel": {"lut": Section({"interval": Number(integer=True, min=0, max=8)})},
+    "IMLUTModel": {"imlut": Section({
+        "interval": Number(integer=True, min=0, max=8),
+        "scales": Section({"range": ListOf(Number(min=1), length=2), "step": Number(above=0),
+                           "per_axis": Number(min=0, max=1)}),
+        "guide": Section({"lambda": Number(min=0), "beta": Number(above=0)}),
+    })},
 }
 #: Keys of ``val`` a model class reads besides SRModel's.
 MODEL_VAL_FIELDS: dict[str, dict[str, Spec]] = {

@@ -48,6 +48,33 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def scale_factor(text: str) -> int | float | tuple[float, float]:
+    """An ``argparse`` type: a factor >= 1 (``4``, ``2.5``) or ``ROWS,COLS`` factors (``1.5,2``); whole numbers stay
+    integers, so fixed-scale models compare them exactly."""
+    parts = text.split(",")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a factor such as 4 or 2.5, or ROWS,COLS such as 1.5,2; got "
+                                         f"{text!r}") from None
+    if len(values) > 2 or not all(1 <= v < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"factors must be finite and >= 1 (one, or ROWS,COLS), got {text!r}")
+    if len(values) == 2 and values[0] != values[1]:
+        return values[0], values[1]
+    return int(values[0]) if values[0].is_integer() else values[0]
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """An ``argparse`` type: ``WIDTHxHEIGHT`` (``1920x1080``) -> ``(height, width)``."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1920x1080, got {text!r}") from None
+    if min(width, height) < 1:
+        raise argparse.ArgumentTypeError(f"width and height must be >= 1, got {text!r}")
+    return height, width
+
+
 class DeviceError(ValueError):
     """A device that does not exist on this machine."""
 

@@ -158,10 +158,10 @@ def read_image(path: str | Path) -> Image:
     return Image(bgr, alpha, max_value, grey=channels == 1)
 
 
-def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
-    """Bicubic upscaling of an alpha plane in its own integer type (models are trained on colour only)."""
-    h, w = alpha.shape
-    return cv2.resize(alpha, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
+def upscale_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bicubic resize of an alpha plane to the result's ``(height, width)``, in its own integer type (models are
+    trained on colour only)."""
+    return cv2.resize(alpha, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
 
 
 def to_integers(result: Tensor | np.ndarray, max_value: int) -> np.ndarray:

@@ -1,0 +1,125 @@
+"""IM-LUT's mixing step fused for the CPU (numba): the ``K`` interpolations of the LR image and of the ``K``
+modulated weight maps, the per-pixel normalisation across ``K`` and the mix, in two passes (columns at LR rows, then
+rows), without the ``K`` interpolated images ever being stored at HR. The reference is the torch path of
+:class:`hatast.archs.imlut_arch.InterpolationMixer` (:func:`hatast.data.degradations.resize_tensor`), which a test
+holds it equal to.
+
+Resize weights are :func:`hatast.utils.resize.contributions` (MATLAB's rules), padded to a common tap count
+with zero weights so one kernel serves every interpolation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..utils.resize import contributions
+from .cpu_kernel import _jit, _require_numba, numba
+
+
+def axis_weights(kernels: tuple[str, ...], in_length: int, out_length: int,
+                 scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices [K, out, T] int64, weights [K, out, T] float32)``: each interpolation's taps along one axis."""
+    pairs = [contributions(in_length, out_length, scale, kernel, True) for kernel in kernels]
+    taps = max(i.shape[1] for i, _ in pairs)
+    indices = np.zeros((len(kernels), out_length, taps), np.int64)
+    weights = np.zeros((len(kernels), out_length, taps), np.float32)
+    for k, (i, w) in enumerate(pairs):
+        indices[k, :, : i.shape[1]] = i
+        weights[k, :, : w.shape[1]] = w
+    return indices, weights
+
+
+@_jit(parallel=True)
+def _columns_kernel(image, maps, col_index, col_weight, out):
+    """First pass: every LR row resized along columns, for the image and each map: ``out [P, K, 2, h, W]``."""
+    planes, count, height, _ = maps.shape
+    width = out.shape[-1]
+    taps = col_index.shape[2]
+    for row in numba.prange(planes * height):
+        p = row // height
+        y = row - p * height
+        for k in range(count):
+            for x in range(width):
+                pixel = np.float32(0)
+                weight = np.float32(0)
+                for t in range(taps):
+                    w = col_weight[k, x, t]
+                    if w != 0:
+                        j = col_index[k, x, t]
+                        pixel += w * image[p, y, j]
+                        weight += w * maps[p, k, y, j]
+                out[p, k, 0, y, x] = pixel
+                out[p, k, 1, y, x] = weight
+
+
+@_jit(parallel=True)
+def _rows_kernel(columns, row_index, row_weight, softmax, floor, mixed, pixels):
+    """Second pass: resize along rows, normalise the ``K`` weights per pixel, mix; the mix as float (``mixed``) and
+    as the 8-bit values the refiner table reads (``pixels``)."""
+    planes, count, _, _, width = columns.shape
+    height = mixed.shape[1]
+    taps = row_index.shape[2]
+    for row in numba.prange(planes * height):
+        p = row // height
+        y = row - p * height
+        values = np.empty(count, np.float32)
+        weights = np.empty(count, np.float32)
+        for x in range(width):
+            for k in range(count):
+                pixel = np.float32(0)
+                weight = np.float32(0)
+                for t in range(taps):
+                    w = row_weight[k, y, t]
+                    if w != 0:
+                        i = row_index[k, y, t]
+                        pixel += w * columns[p, k, 0, i, x]
+                        weight += w * columns[p, k, 1, i, x]
+                values[k] = pixel
+                weights[k] = weight
+            total = np.float32(0)
+            if softmax:
+                top = weights[0]
+                for k in range(1, count):
+                    top = max(top, weights[k])
+                for k in range(count):
+                    weights[k] = np.exp(weights[k] - top)
+                    total += weights[k]
+            else:
+                for k in range(count):
+                    weights[k] = max(weights[k], np.float32(0)) + floor
+                    total += weights[k]
+            mix = np.float32(0)
+            for k in range(count):
+                mix += weights[k] * values[k]
+            mix /= total
+            mixed[p, y, x] = mix
+            level = min(max(mix * np.float32(255), np.float32(0)), np.float32(255))
+            pixels[p, y, x] = np.uint8(np.floor(level + np.float32(0.5)))
+
+
+def mix(image: np.ndarray, maps: np.ndarray, kernels: tuple[str, ...], size: tuple[int, int],
+        scales: tuple[float, float], softmax: bool, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolate, normalise and mix.
+
+    Args:
+        image: ``[P, h, w]`` float32 LR planes in [0, 1].
+        maps: ``[P, K, h, w]`` float32 modulated weight maps.
+        kernels: the ``K`` resize kernels.
+        size: HR ``(H, W)``; ``scales``: the per-axis factors the resize weights use.
+        softmax: softmax across ``K``, else clamp to >= 0, add ``floor`` and divide by the sum.
+
+    Returns:
+        ``(mixed [P, H, W] float32, pixels [P, H, W] uint8)``.
+    """
+    _require_numba()
+    planes, count, height, width = maps.shape
+    out_h, out_w = size
+    col_index, col_weight = axis_weights(kernels, width, out_w, scales[1])
+    row_index, row_weight = axis_weights(kernels, height, out_h, scales[0])
+    columns = np.empty((planes, count, 2, height, out_w), np.float32)
+    _columns_kernel(np.ascontiguousarray(image, np.float32), np.ascontiguousarray(maps, np.float32), col_index,
+                    col_weight, columns)
+    mixed = np.empty((planes, out_h, out_w), np.float32)
+    pixels = np.empty((planes, out_h, out_w), np.uint8)
+    _rows_kernel(columns, row_index, row_weight, softmax, np.float32(floor), mixed, pixels)
+    return mixed, pixels
