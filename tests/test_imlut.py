@@ -184,3 +184,18 @@ def test_lut_command_transfers_an_imnet(tmp_path, capsys):
     written, expected = load_file(tmp_path / "t.npz"), net.to_tables(5)
     assert np.array_equal(written.tables["weight"].entries, expected.tables["weight"].entries)
     assert written.info["network_g"]["interpolations"] == "NL"
+
+
+def test_scales_above_the_trained_range_warn_and_still_work(small_imlut):
+    _, path = small_imlut
+    model = load_file(path)
+    model.info["trained_scales"] = [1.0, 4.0]
+    image = np.full((3, 4, 3), 90, np.uint8)
+    with pytest.warns(UserWarning, match="above the range these IM-LUT tables were trained at"):
+        out = imlut_upscale(model, image, 5.0)
+    assert out.shape == (15, 20, 3)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert imlut_upscale(model, image, 4.0).shape == (12, 16, 3)

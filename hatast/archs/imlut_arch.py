@@ -39,6 +39,7 @@ from ..lut.imlut import (
     ScaleGrid,
     check_model,
     output_geometry,
+    warn_outside_training,
 )
 from ..lut.inference import apply_table
 from ..lut.table import LUTFile, load_file
@@ -117,6 +118,8 @@ class InterpolationMixer(nn.Module):
         batch, channels, height, width = x.shape
         planes = x.reshape(batch * channels, 1, height, width)
         size, factors = output_geometry(height, width, None if size is not None else scale, size)
+        if not self.training:
+            warn_outside_training(getattr(self, "info", {}), factors)
         target = dict(size=size, scale=factors)
         maps = self.weight_maps(planes)
         modulation = self.scale_weights(tuple(self.grid.index(v) for v in factors), x.device)

@@ -89,10 +89,10 @@ def _walk_scratch(n):
 
 @_jit(inline=True)
 def _ensemble_pixel(padded, p, y, x, table, offsets, placement, strides, interval, rotations, authors_order, scratch,
-                    typed, patch, acc):
+                    integer, patch, acc):
     """(a) + (b): the receptive field of pixel ``(p, y, x)`` interpolated in every rotation and summed in the
-    original frame into ``acc`` (``m`` values; int32 for an int8 table, float32 for a float one). ``typed`` holds
-    the weights in ``acc``'s type, so float tables multiply in float32 and int8 tables in integers."""
+    original frame into ``acc`` (``m`` values). ``integer``: an int8 table, multiplied in int32 (exact); else a
+    float table, in float32."""
     remainder, order, corners, weights = scratch
     n = offsets.shape[1]
     m = table.shape[1]
@@ -102,44 +102,45 @@ def _ensemble_pixel(padded, p, y, x, table, offsets, placement, strides, interva
                       weights)
         patch[:] = 0
         for j in range(n + 1):
-            typed[j] = weights[j]
-        for j in range(n + 1):
-            w = typed[j]  # locals: loads from arrays in the loop would not be hoisted
+            w = weights[j]  # locals: loads from arrays in the loop would not be hoisted
             corner = corners[j]
             if w != 0:  # ties and zero remainders are common in flat regions
-                for t in range(m):
-                    patch[t] += w * table[corner, t]
+                if integer:
+                    for t in range(m):
+                        patch[t] += w * np.int32(table[corner, t])
+                else:
+                    wf = np.float32(w)
+                    for t in range(m):
+                        patch[t] += wf * np.float32(table[corner, t])
         for t in range(m):
             acc[placement[k, t]] += patch[t]
 
 
 @_jit(parallel=True)
 def _ensemble_kernel(padded, table, offsets, placement, strides, interval, pad, rotations, authors_order, steps,
-                     write, final, bound, to_pixels, acc_type, out):
+                     write, final, bound, to_pixels, integer, acc_type, out):
     """The ensemble sum of every pixel, (c) placed at ``out[p * steps[0] + y * steps[1] + x * steps[2] + write[t]]``
-    (flat) and (d) either stored as is or turned into 8-bit pixels through ``final`` (int8 tables)."""
+    (flat) and (d) either stored as is or turned into 8-bit pixels through ``final`` (int8 tables). Parallel over
+    rows, planes innermost: an HWC image's channels are written next to each other."""
     planes, padded_height, padded_width = padded.shape
     height = padded_height - 2 * pad
     width = padded_width - 2 * pad
     m = table.shape[1]
-    for row in numba.prange(planes * height):
-        p = row // height
-        y = row - p * height
+    for y in numba.prange(height):
         scratch = _walk_scratch(offsets.shape[1])
         patch = np.empty(m, dtype=acc_type.dtype)  # one rotation, rotated frame
         acc = np.empty(m, dtype=acc_type.dtype)
-        typed = np.empty(offsets.shape[1] + 1, dtype=acc_type.dtype)
-        base = p * steps[0] + y * steps[1]
         for x in range(width):
-            _ensemble_pixel(padded, p, y + pad, x + pad, table, offsets, placement, strides, interval, rotations,
-                            authors_order, scratch, typed, patch, acc)
-            at = base + x * steps[2]
-            if to_pixels:
-                for t in range(m):
-                    out[at + write[t]] = final[np.int64(acc[t]) + bound]  # typed for float tables too
-            else:
-                for t in range(m):
-                    out[at + write[t]] = acc[t]
+            for p in range(planes):
+                _ensemble_pixel(padded, p, y + pad, x + pad, table, offsets, placement, strides, interval, rotations,
+                                authors_order, scratch, integer, patch, acc)
+                at = p * steps[0] + y * steps[1] + x * steps[2]
+                if to_pixels:
+                    for t in range(m):
+                        out[at + write[t]] = final[np.int64(acc[t]) + bound]  # typed for float tables too
+                else:
+                    for t in range(m):
+                        out[at + write[t]] = acc[t]
 
 
 @_jit(parallel=True)
@@ -240,7 +241,7 @@ def ensemble(
     final = rounding_map(interval, bound)
     _ensemble_kernel(
         _pad_planes(planes, field), np.ascontiguousarray(table), offsets, placement, strides, interval,
-        padding(field), rotations, authors_order, steps, write, final, bound, to_pixels,
+        padding(field), rotations, authors_order, steps, write, final, bound, to_pixels, table.dtype == np.int8,
         np.empty(0, np.int32 if table.dtype == np.int8 else np.float32), out.reshape(-1),
     )
     return out

@@ -6,6 +6,7 @@ the tables share: the interpolations, the normalisations, the scale grid and the
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,6 +141,15 @@ def check_model(model: LUTFile, where: str = "") -> MixerSettings:
     return settings
 
 
+def warn_outside_training(info: dict, factors: tuple[float, float]) -> None:
+    """Warn (once per message) when a factor lies above the scales the tables were trained at (``info``'s
+    ``trained_scales``, written by training): it still runs, extrapolating the scale table."""
+    trained = info.get("trained_scales")
+    if isinstance(trained, list) and len(trained) == 2 and max(factors) > float(trained[1]) + 1e-9:
+        warnings.warn(f"scale {max(factors):g} is above the range these IM-LUT tables were trained at "
+                      f"({trained[0]:g}-{trained[1]:g}); the result extrapolates", stacklevel=3)
+
+
 def upscale(model: LUTFile, image: np.ndarray, scale=None, size: tuple[int, int] | None = None) -> np.ndarray:
     """IM-LUT on an 8-bit image through the fused CPU kernels.
 
@@ -161,6 +171,7 @@ def upscale(model: LUTFile, image: np.ndarray, scale=None, size: tuple[int, int]
         out_size, factors = output_geometry(height, width, scale, size)
     except ValueError as err:
         raise LUTError(str(err)) from None
+    warn_outside_training(model.info, factors)
     planes = np.ascontiguousarray(image.transpose(2, 0, 1))
     weight, refiner = model.tables["weight"], model.tables["refiner"]
     sums = cpu_kernel.ensemble(planes, weight.entries, weight.field, weight.layout, weight.interval, 4)

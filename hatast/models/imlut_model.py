@@ -118,7 +118,9 @@ class IMLUTModel(HatastSRModel):
             tables = net.to_tables()
         else:
             raise ValueError(f"IMLUTModel trains IMNet or IMLUT, not {type(net).__name__} (network_g: type)")
-        tables.info = {**tables.info, "experiment": self.opt["name"], "network_g": dict(self.opt["network_g"])}
+        scales = {**DEFAULT_SCALES, **(self._settings().get("scales") or {})}
+        tables.info = {**tables.info, "experiment": self.opt["name"], "network_g": dict(self.opt["network_g"]),
+                       "trained_scales": [float(v) for v in scales["range"]]}
         return tables
 
     def save(self, epoch: int, current_iter: int) -> None:

@@ -15,6 +15,7 @@ Option files are BasicSR YAMLs. hatast reads them with three additions and one r
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import re
@@ -178,6 +179,9 @@ def validate_options(opt: dict, is_train: bool, source: str, overrides: dict | N
     if model is not None and opt.get("tile") and model.tiling == "none":
         raise OptionsError(f"{source}: tile: {model.name} cannot be tiled (each output pixel depends on the whole "
                            "image); remove the tile section")
+    if scale != int(scale) and upscale != "any":
+        raise OptionsError(f"{source}: scale is {scale}; only arbitrary-scale models (IM-LUT) take a non-integer "
+                           "scale (scale)")
     if isinstance(upscale, tuple):  # the network takes the scale as an input (USRNet)
         if scale not in upscale:
             raise OptionsError(f"{source}: scale is {scale}; {type(net).__name__} is tested at scales "
@@ -247,7 +251,9 @@ def finalize_options(opt: dict, args: argparse.Namespace, is_train: bool, root: 
         opt["manual_seed"] = random.randint(1, 10000)
     for phase, dopt in opt["datasets"].items():
         dopt["phase"] = phase.split("_")[0]
-        dopt["scale"] = opt["scale"]
+        # BasicSR's datasets index with it (a test pair's HR is cropped to LR x scale): a non-integer scale (IM-LUT)
+        # goes up to the next integer, which leaves an exact pair (HR = LR x scale) whole
+        dopt["scale"] = math.ceil(opt["scale"])
         for key in ("dataroot_gt", "dataroot_lq"):
             if dopt.get(key) is not None:
                 dopt[key] = os.path.expanduser(dopt[key])

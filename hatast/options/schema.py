@@ -613,7 +613,7 @@ def file_schema(opt: Mapping, is_train: bool) -> Section:
     fields = {
         "name": Text(),
         "model_type": OneOf(lambda: _registry_names(MODEL_REGISTRY), "model_type"),
-        "scale": Number(integer=True, min=1),
+        "scale": Number(min=1),  # integers, except for arbitrary-scale models (checked against the network)
         "num_gpu": AnyOf((OneOf(("auto",)), Number(integer=True, min=0))),
         "manual_seed": Number(integer=True, min=0, nullable=True),
         "datasets": MapOf(Anything()),  # phases are checked by check_schema (their spec depends on the phase)
