@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import basicsr.models.sr_model
 import torch
@@ -115,9 +115,24 @@ class HatastSRModel(SRModel):
                              int(tile.get("tile_pad", 32)), model.size_multiple)
 
     def test(self) -> None:
+        self.output = self.evaluate_with(lambda net: self.inference(net, self.lq))
+
+    def evaluate_with(self, forward: Callable[[nn.Module], Tensor]) -> Tensor:
+        """``forward(net)`` on the EMA network when there is one, in eval mode without gradients, leaving the
+        network's mode as it was."""
         net = self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g
         was_training = net.training
         net.eval()
-        with torch.no_grad():
-            self.output = self.inference(net, self.lq)
-        net.train(was_training)
+        try:
+            with torch.no_grad():
+                return forward(net)
+        finally:
+            net.train(was_training)
+
+    def finish_step(self, total: Tensor, losses: dict) -> None:
+        """The end of a training step: backward, optimizer step, the logged losses, the EMA update."""
+        total.backward()
+        self.optimizer_g.step()
+        self.log_dict = self.reduce_loss_dict(losses)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)

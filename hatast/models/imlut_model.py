@@ -89,25 +89,16 @@ class IMLUTModel(HatastSRModel):
             pseudo = torch.softmax(-float(guide.get("beta", 100.0)) * (images - self.gt[:, :, None]).abs(), 2)
             loss_dict["l_guide"] = l_guide = weight * (weights - pseudo.detach()).abs().mean()
             l_total = l_total + l_guide
-        l_total.backward()
-        self.optimizer_g.step()
+        self.finish_step(l_total, loss_dict)
         self._trained_iter = current_iter
-        self.log_dict = self.reduce_loss_dict(loss_dict)
-        if self.ema_decay > 0:
-            self.model_ema(decay=self.ema_decay)
 
     def test(self) -> None:
-        net = self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g
-        was_training = net.training
-        net.eval()
         if getattr(self, "gt", None) is not None:
             size = tuple(self.gt.shape[-2:])
             scale = (size[0] / self.lq.shape[-2], size[1] / self.lq.shape[-1])
         else:
             scale, size = float(self.opt["scale"]), None
-        with torch.no_grad():
-            self.output = net(self.lq, scale, size)
-        net.train(was_training)
+        self.output = self.evaluate_with(lambda net: net(self.lq, scale, size))
 
     def tables(self) -> LUTFile:
         """The IM-LUT tables of the current weights (transferred from IM-Net, or the fine-tuned tables)."""

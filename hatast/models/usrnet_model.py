@@ -60,16 +60,7 @@ class USRNetModel(HatastSRModel):
                 if value is not None:
                     loss_dict[name] = value
                     l_total = l_total + value
-        l_total.backward()
-        self.optimizer_g.step()
-        self.log_dict = self.reduce_loss_dict(loss_dict)
-        if self.ema_decay > 0:
-            self.model_ema(decay=self.ema_decay)
+        self.finish_step(l_total, loss_dict)
 
     def test(self) -> None:
-        net = self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g
-        was_training = net.training
-        net.eval()
-        with torch.no_grad():
-            self.output = self.run(net)
-        net.train(was_training)
+        self.output = self.evaluate_with(self.run)
