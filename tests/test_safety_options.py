@@ -88,7 +88,8 @@ BAD_VALUES = [
     ("val:val_freq", "often", "val:val_freq: expected a whole number >= 1, got the text 'often'"),
     ("model_type", "ESRGANModel", "model_type: ESRGANModel is a BasicSR model whose options hatast does not check"),
     ("network_g:depths", "two", "network_g:depths: expected a list of values"),
-    ("scale", 0, "scale: expected a whole number >= 1, got 0"),
+    ("scale", 0, "scale: expected a number >= 1, got 0"),
+    ("scale", 2.5, "scale is 2.5; only arbitrary-scale models (IM-LUT) take a non-integer scale"),
     ("train:total_iter", None, "train:total_iter: expected a whole number >= 1, got nothing (~)"),
 ]
 
