@@ -150,3 +150,19 @@ def test_upscale_command_and_runner_take_any_scale_or_a_size(tmp_path):
     assert method.name == "IM-LUT-NLC" and method.published_name == "IM-LUT-NLC"
     out = method.run(Image(np.ascontiguousarray(crop[..., ::-1]), None, 255))
     assert out.shape == (50, 78, 3) and np.array_equal(out, expected)
+
+
+def test_upscale_warns_in_one_line_above_the_trained_range(tmp_path, capsys):
+    from hatast.cli.upscale import main as upscale_command
+
+    torch.manual_seed(0)
+    tables = IMNet(**{k: v for k, v in NETWORK.items() if k != "type"}).to_tables(4)
+    tables.info["trained_scales"] = [1.0, 3.0]
+    path = tables.save(tmp_path / "t.npz")
+    cv2.imwrite(str(tmp_path / "in.png"), sample_image()[:12, :10])
+    argv = [str(tmp_path / "in.png"), "-w", str(path), "-o", str(tmp_path / "o"), "--scale", "3.5"]
+    assert upscale_command(argv) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["warning: scale 3.5 is above the range these IM-LUT tables were trained at (1-3); the result "
+                   "extrapolates"]
+    assert cv2.imread(str(tmp_path / "o" / "in.png")).shape[:2] == (42, 35)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -150,8 +151,13 @@ def plan_outputs(files: list[Path], folder: Path, suffix: str, protected: list[P
     return plan
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)  # one line, not Python's source-line format
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _warning_line
     try:
         # a table's fused CPU kernel is the default for tables: choosing it needs no torch (nor a GPU's transfers)
         device = "cpu" if args.device == "auto" and is_table(args.weights) else resolve_device(args.device)
