@@ -16,25 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from release_stages import run, train_stages  # noqa: E402
+
 SETS = ("Set5", "Set14")
 SCALES = (2, 3, 4, 1.5, 2.5, 3.5)
-
-
-def run(cmd: list[str], log: Path, cwd: Path = REPO) -> None:
-    with open(log, "a") as f:
-        code = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT).returncode
-    if code != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed with exit code {code}; see {log}")
 
 
 def benchmark_root(args) -> Path:
@@ -88,31 +83,8 @@ def speed_ms(tables: Path, variant: str, rounds: int = 3, runs: int = 3) -> dict
 
 
 def release(variant: str, args, root: Path) -> dict:
-    from hatast.utils.files import write_bytes_atomic
-
     stem = f"IMLUT-{variant}"
-    logs = args.out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"{stem}.log"
-    results = {}
-    for stage in ("net", "table"):
-        option_file = REPO / "options" / "train" / f"{stem}_CPU_{stage}.yml"
-        tables = REPO / "experiments" / f"{stem}_CPU_{stage}" / "models" / "net_g_latest.npz"
-        done = logs / f"{stem}_{stage}.json"
-        if done.exists():
-            results[stage] = json.loads(done.read_text())
-            continue
-        if args.cards_only:
-            raise SystemExit(f"--cards-only: {stem} has no finished {stage} stage ({done} is missing)")
-        start = time.time()
-        run([sys.executable, "-m", "hatast.cli.main", "train", "-opt", str(option_file), "--auto_resume",
-             "--data-root", str(args.data)], log)
-        minutes = (time.time() - start) / 60
-        results[stage] = {"metrics": table_scores(tables, root), "minutes": minutes, **stage_recipe(option_file)}
-        write_bytes_atomic(done, json.dumps(results[stage], indent=2).encode())  # the resume marker: never half
-    if not args.cards_only:
-        final = REPO / "experiments" / f"{stem}_CPU_table" / "models" / "net_g_latest.npz"
-        write_bytes_atomic(args.out / f"{stem}.npz", final.read_bytes())
+    results = train_stages(stem, args, lambda tables: table_scores(tables, root), stage_recipe)
     write_card(variant, results, speed_ms(args.out / f"{stem}.npz", variant), root, args)
     return results
 

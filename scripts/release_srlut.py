@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from release_stages import train_stages  # noqa: E402
 
 
 def published_pair(kind: str, scale: int) -> tuple[float, float] | None:
@@ -33,13 +34,6 @@ def published_pair(kind: str, scale: int) -> tuple[float, float] | None:
 
     row = published(f"SR-LUT-{kind}", scale)
     return (row.psnr["Set5"], row.psnr["Set14"]) if row and {"Set5", "Set14"} <= set(row.psnr) else None
-
-
-def run(cmd: list[str], log: Path) -> None:
-    with open(log, "a") as f:
-        code = subprocess.run(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT).returncode
-    if code != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed with exit code {code}; see {log}")
 
 
 def score_table(table: Path, name: str, scale: int, data: Path, log: Path) -> dict:
@@ -82,33 +76,9 @@ def stage_recipe(option_file: Path) -> dict:
 
 def release(kind: str, scale: int, args) -> dict:
     stem = f"SRLUT-{kind}_SRx{scale}"
-    logs = args.out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"{stem}.log"
-    results = {}
-    for stage in ("net", "table"):
-        option_file = REPO / "options" / "train" / f"{stem}_CPU_{stage}.yml"
-        table = REPO / "experiments" / f"{stem}_CPU_{stage}" / "models" / "net_g_latest.npz"
-        done = logs / f"{stem}_{stage}.json"
-        if done.exists():
-            results[stage] = json.loads(done.read_text())
-            continue
-        if args.cards_only:
-            raise SystemExit(f"--cards-only: {stem} has no finished {stage} stage ({done} is missing)")
-        start = time.time()
-        run([sys.executable, "-m", "hatast.cli.main", "train", "-opt", str(option_file), "--auto_resume",
-             "--data-root", str(args.data)], log)
-        minutes = (time.time() - start) / 60
-        results[stage] = {"metrics": score_table(table, f"{stem}_{stage}_eval", scale, args.data, log),
-                          "minutes": minutes, **stage_recipe(option_file)}
-        from hatast.utils.files import write_bytes_atomic
-
-        write_bytes_atomic(done, json.dumps(results[stage], indent=2).encode())  # the resume marker: never half
-    if not args.cards_only:
-        from hatast.utils.files import write_bytes_atomic
-
-        final = REPO / "experiments" / f"{stem}_CPU_table" / "models" / "net_g_latest.npz"
-        write_bytes_atomic(args.out / f"{stem}.npz", final.read_bytes())
+    log = args.out / "logs" / f"{stem}.log"
+    results = train_stages(stem, args, lambda table: score_table(table, f"{stem}_eval", scale, args.data, log),
+                           stage_recipe)
     from hatast.lut import load_table
 
     lut = load_table(args.out / f"{stem}.npz")

@@ -98,8 +98,8 @@ class InterpolationMixer(nn.Module):
                                        "refiner_rotations": refiner_rotations, "refiner_range": refiner_range,
                                        "scale_grid": dict(scale_grid or {})})
         self.letters, self.interpolations = settings.letters, "".join(settings.letters)
-        self.normalise, self.refiner_rotations, self.refiner_range = normalise, refiner_rotations, refiner_range
-        self.grid = settings.grid
+        self.normalise, self.refiner_rotations = settings.normalise, settings.refiner_rotations
+        self.refiner_range, self.grid = settings.refiner_range, settings.grid
 
     def weight_maps(self, planes: Tensor) -> Tensor:
         """``[N, 1, H, W]`` in [0, 1] -> ``[N, K, H, W]``: the mean of the four rotations' clamped maps."""

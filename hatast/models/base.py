@@ -136,3 +136,25 @@ class HatastSRModel(SRModel):
         self.log_dict = self.reduce_loss_dict(losses)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+
+
+class TableCheckpoints:
+    """For models whose weights become look-up tables (SR-LUT, IM-LUT), put before :class:`HatastSRModel` in the
+    bases: every checkpoint save also writes the tables of the current weights, ``models/net_g_<iter>.npz`` (and
+    ``net_g_latest.npz`` for BasicSR's final save, with the last trained iteration recorded)."""
+
+    _trained_iter: int = 0
+    """The last optimised iteration (the subclass's training step sets it): BasicSR saves the final checkpoint as
+    iteration -1."""
+
+    def tables(self):
+        """The tables of the current weights: a ``LUTTable`` or ``LUTFile`` with ``info`` to record."""
+        raise NotImplementedError
+
+    def save(self, epoch: int, current_iter: int) -> None:
+        super().save(epoch, current_iter)
+        if self.opt["rank"] == 0:
+            tables = self.tables()
+            tables.info["iteration"] = self._trained_iter if current_iter == -1 else current_iter
+            name = "latest" if current_iter == -1 else current_iter
+            tables.save(os.path.join(self.opt["path"]["models"], f"net_g_{name}.npz"))

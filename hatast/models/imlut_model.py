@@ -17,7 +17,6 @@ IMNet` or the tables, :class:`~hatast.archs.imlut_arch.IMLUT`; every checkpoint 
 
 from __future__ import annotations
 
-import os
 import random
 from collections import OrderedDict
 
@@ -28,7 +27,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from ..archs.imlut_arch import IMLUT, IMNet
 from ..data.degradations import bicubic_downsample, mod_crop
 from ..lut.table import LUTFile
-from .base import HatastSRModel
+from .base import HatastSRModel, TableCheckpoints
 
 DEFAULT_SCALES = {"range": [1.0, 4.0], "step": 0.1, "per_axis": 0.0}
 
@@ -45,10 +44,8 @@ def draw_scale(seed: int, iteration: int, low: float, high: float, step: float,
 
 
 @MODEL_REGISTRY.register()
-class IMLUTModel(HatastSRModel):
+class IMLUTModel(TableCheckpoints, HatastSRModel):
     """BasicSR's SR model for IM-Net and IM-LUT tables (see the module docstring)."""
-
-    _trained_iter: int = 0
 
     def feed_data(self, data: dict) -> None:
         if "gt" in data:
@@ -59,8 +56,11 @@ class IMLUTModel(HatastSRModel):
     def _settings(self) -> dict:
         return dict(self.opt.get("imlut") or {})
 
+    def _scales(self) -> dict:
+        return {**DEFAULT_SCALES, **(self._settings().get("scales") or {})}
+
     def batch_scale(self, current_iter: int) -> tuple[float, float]:
-        scales = {**DEFAULT_SCALES, **(self._settings().get("scales") or {})}
+        scales = self._scales()
         low, high = (float(v) for v in scales["range"])
         return draw_scale(self.opt.get("manual_seed") or 0, current_iter, low, high, float(scales["step"]),
                           float(scales["per_axis"]))
@@ -109,16 +109,7 @@ class IMLUTModel(HatastSRModel):
             tables = net.to_tables()
         else:
             raise ValueError(f"IMLUTModel trains IMNet or IMLUT, not {type(net).__name__} (network_g: type)")
-        scales = {**DEFAULT_SCALES, **(self._settings().get("scales") or {})}
         tables.info = {**tables.info, "experiment": self.opt["name"], "network_g": dict(self.opt["network_g"]),
-                       "trained_scales": [float(v) for v in scales["range"]]}
+                       "trained_scales": [float(v) for v in self._scales()["range"]]}
         return tables
-
-    def save(self, epoch: int, current_iter: int) -> None:
-        super().save(epoch, current_iter)
-        if self.opt["rank"] == 0:
-            tables = self.tables()
-            tables.info["iteration"] = self._trained_iter if current_iter == -1 else current_iter
-            name = "latest" if current_iter == -1 else current_iter
-            tables.save(os.path.join(self.opt["path"]["models"], f"net_g_{name}.npz"))
 

@@ -10,23 +10,20 @@
 
 from __future__ import annotations
 
-import os
-
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..archs.lut_arch import LUTNet
 from ..archs.srlut_arch import SRLUTNet
 from ..lut.inference import upscale_batch
 from ..lut.table import LUTTable
-from .base import HatastSRModel
+from .base import HatastSRModel, TableCheckpoints
 
 
 @MODEL_REGISTRY.register()
-class SRLUTModel(HatastSRModel):
+class SRLUTModel(TableCheckpoints, HatastSRModel):
     """BasicSR model for look-up-table SR (SR-LUT V/F/S)."""
 
     _val_table: LUTTable | None = None
-    _trained_iter: int = 0  # last optimised iteration: BasicSR saves the final checkpoint as iteration -1
 
     def optimize_parameters(self, current_iter: int) -> None:
         super().optimize_parameters(current_iter)
@@ -38,7 +35,7 @@ class SRLUTModel(HatastSRModel):
             raise ValueError(f"SRLUTModel trains SRLUTNet or LUTNet, not {type(net).__name__} (network_g: type)")
         return net
 
-    def lut_table(self) -> LUTTable:
+    def tables(self) -> LUTTable:
         """The int8 table of the current weights (transferred from the net, or the fine-tuned entries)."""
         net = self._bare_net()
         table = net.to_table(int(self.opt.get("lut", {}).get("interval", 4))) if isinstance(net, SRLUTNet) else (
@@ -46,16 +43,8 @@ class SRLUTModel(HatastSRModel):
         table.info = {"experiment": self.opt["name"], "network_g": dict(self.opt["network_g"])}
         return table
 
-    def save(self, epoch: int, current_iter: int) -> None:
-        super().save(epoch, current_iter)
-        if self.opt["rank"] == 0:
-            table = self.lut_table()
-            table.info["iteration"] = self._trained_iter if current_iter == -1 else current_iter
-            name = "latest" if current_iter == -1 else current_iter
-            table.save(os.path.join(self.opt["path"]["models"], f"net_g_{name}.npz"))
-
     def validation(self, dataloader, current_iter, tb_logger, save_img):
-        self._val_table = self.lut_table() if self.opt.get("val", {}).get("on_table") else None
+        self._val_table = self.tables() if self.opt.get("val", {}).get("on_table") else None
         try:
             super().validation(dataloader, current_iter, tb_logger, save_img)
         finally:
