@@ -6,9 +6,10 @@ path: weight table, scale table, mixing, refiner table; :func:`hatast.lut.imlut.
 initialised nets with the CPU recipe's settings (``scripts/make_imlut_options.py``), so the figures do not depend on
 a trained model; ``$HATAST_IMLUT_TABLES`` (a folder holding ``IMLUT-<V>.npz``) times released tables instead. Each
 method runs in its own process, methods alternate for several rounds, and medians are printed with the thread
-count (``hatast/eval/timing.py``).
+count (``hatast/eval/timing.py``). ``--stages`` adds NLC's three stages timed alone (weight and scale tables, mixing,
+refiner; :mod:`hatast.lut.imlut`), each on the previous stage's output.
 
-Usage: ``python benchmarks/bench_imlut.py [--rounds 3] [--runs 5] [--threads 2]``
+Usage: ``python benchmarks/bench_imlut.py [--rounds 3] [--runs 5] [--threads 2] [--stages]``
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hatast.eval.timing import measure, time_and_peak
 
 CASES = {"x4": ((180, 320), 4.0), "x1.5": ((720, 1280), 1.5)}
 METHODS = ("bicubic", "SR-LUT S", "IM-LUT NL", "IM-LUT NLC", "IM-LUT NLCZ")
+STAGES = ("NLC weight", "NLC mixing", "NLC refiner")
 
 
 def tables(variant: str):
@@ -72,10 +74,31 @@ def worker(case: str, method: str, runs: int, threads: int) -> dict:
         torch.manual_seed(0)
         table = SRLUTNet("S", int(scale)).to_table(4)
         return time_and_peak(lambda: upscale(table, image, backend="numba"), runs)
-    from hatast.lut.imlut import upscale as imlut_upscale
+    from hatast.lut import imlut
 
+    if method in STAGES:
+        return time_stage(method, image, scale, runs)
     model = tables(method.split()[-1])
-    return time_and_peak(lambda: imlut_upscale(model, image, scale), runs)
+    return time_and_peak(lambda: imlut.upscale(model, image, scale), runs)
+
+
+def time_stage(method: str, image, scale: float, runs: int) -> dict:
+    """One stage of :func:`hatast.lut.imlut.upscale`, on the previous stages' output."""
+    import numpy as np
+
+    from hatast.lut import imlut
+
+    model = tables(method.split()[0])
+    planes = np.ascontiguousarray(image.transpose(2, 0, 1))
+    size, factors = imlut.output_geometry(*planes.shape[1:], scale)
+    maps = imlut.weight_maps(model, planes, factors)
+    mixed, pixels = imlut.mix(model, planes, maps, size, factors)
+    call = {
+        "weight": lambda: imlut.weight_maps(model, planes, factors),
+        "mixing": lambda: imlut.mix(model, planes, maps, size, factors),
+        "refiner": lambda: imlut.refine(model, mixed, pixels),
+    }[method.split()[-1]]
+    return time_and_peak(call, runs)
 
 
 def main() -> None:
@@ -83,6 +106,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--stages", action="store_true", help="also time NLC's three stages alone")
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -93,12 +117,13 @@ def main() -> None:
     header = f"{'method':<14}" + "".join(f"{f'{c} ({s[0][1]}x{s[0][0]})':>22}" for c, s in CASES.items())
     print(header)
     print("-" * len(header))
-    runs = [(m, c) for m in METHODS for c, (_, s) in CASES.items() if not (m == "SR-LUT S" and s != int(s))]
+    methods = METHODS + (STAGES if args.stages else ())
+    runs = [(m, c) for m in methods for c, (_, s) in CASES.items() if not (m == "SR-LUT S" and s != int(s))]
     times: dict[tuple[str, str], list[float]] = {key: [] for key in runs}
     for _ in range(args.rounds):  # every method once per round, so a slow spell of the machine hits all of them
         for method, case in runs:
             times[method, case] += measure(__file__, case, method, args.runs, 0, args.threads)["times_ms"]
-    for method in METHODS:
+    for method in methods:
         row = f"{method:<14}"
         for case in CASES:
             row += f"{statistics.median(times[method, case]):22.1f}" if (method, case) in times else f"{'-':>22}"

@@ -78,7 +78,14 @@ def test_imnet_output_sizes_weights_and_parts(letters, normalise):
     for scale, shape in ((2.5, (15, 13)), ((1.5, 3.0), (9, 15)), (1.0, (6, 5))):
         out, weights, images = net(x, scale, return_parts=True)
         assert out.shape == (2, 3, *shape) and weights.shape == images.shape == (2, 3, len(letters), *shape)
-        assert torch.allclose(weights.sum(2), torch.ones(()), atol=1e-5) and (weights >= 0).all()
+        assert torch.allclose(weights.sum(2), torch.ones(()), atol=1e-5)
+        assert (weights >= 0).all() or normalise == "sum"
+    if normalise == "sum":  # signed weights shifted equally: the mix can extrapolate
+        raw = torch.zeros(1, len(letters), 1, 1)
+        raw[0, 0] = 2
+        expected = torch.full_like(raw, -1 / len(letters))
+        expected[0, 0] = 2 - 1 / len(letters)
+        assert torch.allclose(net.normalised(raw), expected)
     assert net(x, 1.0, size=(11, 7)).shape == (2, 3, 11, 7)
 
 
@@ -102,11 +109,12 @@ def test_imnet_tables_describe_the_three_predictors():
     assert tables.config["interpolations"] == "NLC" and tables.config["scale_grid"]["step"] == 0.5
 
 
-@pytest.fixture(scope="module")
-def small_imlut(tmp_path_factory):
-    """A small random IM-Net and its tables (interval 4, as released)."""
+@pytest.fixture(scope="module", params=["sum", "softmax"])
+def small_imlut(request, tmp_path_factory):
+    """A small random IM-Net and its tables (interval 4, as released), for each normalisation."""
     torch.manual_seed(0)
-    net = IMNet("NLC", num_feat=16, num_hidden=1, scale_grid={"start": 1.0, "stop": 4.0, "step": 0.1}).eval()
+    net = IMNet("NLC", num_feat=16, num_hidden=1, normalise=request.param,
+                scale_grid={"start": 1.0, "stop": 4.0, "step": 0.1}).eval()
     path = net.to_tables(interval=4).save(tmp_path_factory.mktemp("imlut") / "imlut.npz")
     return net, path
 

@@ -48,3 +48,31 @@ def test_release_script_rewrites_a_model_card_from_its_stage_logs(tmp_path):
 
     out = subprocess.run(command + ["S3"], capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "SRLUT-S_SRx3 has no finished net stage" in out.stderr
+
+
+def test_mixing_bound_solvers_and_report():
+    """The signed solver recovers a mix that extrapolates exactly; the convex one cannot, and finds the best simplex
+    point (here the sharper end); on Set5 x4 the report prints bicubic's PSNR and signed >= convex."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from imlut_mixing_bound import best_convex, best_signed, blocks, unblocks
+
+    rng = np.random.default_rng(0)
+    candidates = rng.random((50, 2, 16))
+    target = 1.5 * candidates[:, 0] - 0.5 * candidates[:, 1]
+    assert np.allclose(best_signed(candidates, target), target)
+    convex = best_convex(candidates, target)
+    assert np.abs(convex - target).sum() > 0.1
+    assert np.allclose(convex, candidates[:, 0])  # nearest simplex point to 1.5 a - 0.5 b is a
+    image = rng.random((6, 8))
+    assert np.array_equal(unblocks(blocks(image, 2), 3, 4, 2), image)
+
+    need(DATA / "benchmark" / "Set5" / "HR", "Set5 benchmark images")
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "imlut_mixing_bound.py"), "--data", str(DATA),
+                          "--scales", "4"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    row = out.stdout.splitlines()[-1].split()
+    assert row[0] == "x4" and abs(float(row[1]) - 28.42) < 0.05
+    convex, signed = map(float, row[2::2]), map(float, row[3::2])
+    assert all(s >= c for c, s in zip(convex, signed))

@@ -47,6 +47,25 @@ def _jit(parallel: bool = False, inline: bool = False):
     return wrap
 
 
+@_jit(inline=True)
+def _sort4(remainder, order):
+    """``order`` = the indices of the 4 ``remainder`` values, decreasing, ties in index order (the insertion sort's
+    result): each key packs a remainder and ``3 - index``, and five compare-exchanges of max/min sort them."""
+    a = (remainder[0] << 2) | 3
+    b = (remainder[1] << 2) | 2
+    c = (remainder[2] << 2) | 1
+    d = (remainder[3] << 2) | 0
+    a, b = max(a, b), min(a, b)
+    c, d = max(c, d), min(c, d)
+    a, c = max(a, c), min(a, c)
+    b, d = max(b, d), min(b, d)
+    b, c = max(b, c), min(b, c)
+    order[0] = 3 - (a & 3)
+    order[1] = 3 - (b & 3)
+    order[2] = 3 - (c & 3)
+    order[3] = 3 - (d & 3)
+
+
 @_jit(inline=True)  # inlined into the kernels: about 3% faster than a call per pixel and rotation here
 def _simplex_walk(padded, c, y, x, offsets, k, strides, interval, authors_order, remainder, order, corners, weights):
     """Corners (table rows) and integer weights (summing to ``q``) of the simplex holding the receptive field of
@@ -60,13 +79,16 @@ def _simplex_walk(padded, c, y, x, offsets, k, strides, interval, authors_order,
         corner += (v >> interval) * strides[j]
         remainder[j] = v & mask
         order[j] = j
-    for j in range(1, n):  # stable insertion sort, decreasing remainders
-        t = order[j]
-        i = j - 1
-        while i >= 0 and remainder[order[i]] < remainder[t]:
-            order[i + 1] = order[i]
-            i -= 1
-        order[i + 1] = t
+    if n == 4:  # every field so far: a branch-free sorting network, ~2x faster than the sort's mispredictions
+        _sort4(remainder, order)
+    else:
+        for j in range(1, n):  # stable insertion sort, decreasing remainders
+            t = order[j]
+            i = j - 1
+            while i >= 0 and remainder[order[i]] < remainder[t]:
+                order[i + 1] = order[i]
+                i -= 1
+            order[i + 1] = t
     if n == 4 and authors_order:
         if remainder[2] > remainder[3] > remainder[0] > remainder[1]:
             for j in range(4):

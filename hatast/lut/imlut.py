@@ -18,9 +18,6 @@ INTERPOLATIONS = {"N": "nearest", "L": "bilinear", "C": "bicubic", "Z": "lanczos
 """Letter -> :data:`hatast.data.degradations.KERNELS` entry."""
 NORMALISATIONS = ("softmax", "sum")
 SCALE_TABLE_MEANING = "scale weights [row scale index, column scale index, K] on config.scale_grid"
-SUM_FLOOR = 1e-3
-"""With ``normalise: sum`` every weight is at least this before dividing, so a pixel whose maps are all <= 0 gets
-the plain average, never a division by zero."""
 
 
 def parse_interpolations(letters: str) -> tuple[str, ...]:
@@ -150,8 +147,39 @@ def warn_outside_training(info: dict, factors: tuple[float, float]) -> None:
                       f"({trained[0]:g}-{trained[1]:g}); the result extrapolates", stacklevel=3)
 
 
+def weight_maps(model: LUTFile, planes: np.ndarray, factors: tuple[float, float]) -> np.ndarray:
+    """Stage 1: the weight table on ``[P, h, w]`` uint8 LR planes (rotation ensemble, mean of the four) times the
+    scale table's weights at the quantised ``factors``: ``[P, K, h, w]`` float32."""
+    settings = check_model(model)
+    weight = model.tables["weight"]
+    sums = cpu_kernel.ensemble(planes, weight.entries, weight.field, weight.layout, weight.interval, 4)
+    modulation = model.arrays["scale"][tuple(settings.grid.index(v) for v in factors)].astype(np.float32)
+    step = modulation / np.float32((1 << weight.interval) * weight.value_scale * 4)
+    return (sums * step[None, :, None, None]).astype(np.float32)
+
+
+def mix(model: LUTFile, planes: np.ndarray, maps: np.ndarray, size: tuple[int, int],
+        factors: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2: each plane and map resized by its interpolation to HR ``size``, the maps normalised, the mix:
+    ``(mixed [P, H, W] float32, its 8-bit pixels)`` (:func:`hatast.lut.mixing.mix`)."""
+    settings = check_model(model)
+    kernels = tuple(INTERPOLATIONS[letter] for letter in settings.letters)
+    return mixing.mix(planes.astype(np.float32) / 255, maps, kernels, size, factors, settings.normalise == "softmax")
+
+
+def refine(model: LUTFile, mixed: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Stage 3: the refiner table on the mixed 8-bit pixels, its residual added to the float mix, rounded:
+    ``[H, W, P]`` uint8."""
+    settings = check_model(model)
+    refiner = model.tables["refiner"]
+    sums = cpu_kernel.ensemble(pixels, refiner.entries, refiner.field, refiner.layout, refiner.interval,
+                               refiner.rotations)[:, 0]
+    step = settings.refiner_range / settings.refiner_rotations / ((1 << refiner.interval) * refiner.value_scale)
+    return mixing.refined_pixels(mixed, sums, step)
+
+
 def upscale(model: LUTFile, image: np.ndarray, scale=None, size: tuple[int, int] | None = None) -> np.ndarray:
-    """IM-LUT on an 8-bit image through the fused CPU kernels.
+    """IM-LUT on an 8-bit image through the fused CPU kernels (:func:`weight_maps`, :func:`mix`, :func:`refine`).
 
     Args:
         model: an IM-LUT table file (:func:`hatast.lut.table.load_file`).
@@ -163,27 +191,16 @@ def upscale(model: LUTFile, image: np.ndarray, scale=None, size: tuple[int, int]
     """
     from .inference import check_image
 
-    settings = check_model(model)
+    check_model(model)
     grey = image.ndim == 2 if isinstance(image, np.ndarray) else False
     image = check_image(image)
-    height, width, channels = image.shape
+    height, width, _ = image.shape
     try:
         out_size, factors = output_geometry(height, width, scale, size)
     except ValueError as err:
         raise LUTError(str(err)) from None
     warn_outside_training(model.info, factors)
     planes = np.ascontiguousarray(image.transpose(2, 0, 1))
-    weight, refiner = model.tables["weight"], model.tables["refiner"]
-    sums = cpu_kernel.ensemble(planes, weight.entries, weight.field, weight.layout, weight.interval, 4)
-    index = tuple(settings.grid.index(v) for v in factors)
-    modulation = model.arrays["scale"][index].astype(np.float32)
-    maps = sums * (modulation / np.float32((1 << weight.interval) * weight.value_scale * 4))[None, :, None, None]
-    kernels = tuple(INTERPOLATIONS[letter] for letter in settings.letters)
-    mixed, pixels = mixing.mix(planes.astype(np.float32) / 255, maps.astype(np.float32), kernels, out_size, factors,
-                               settings.normalise == "softmax", SUM_FLOOR)
-    residual = cpu_kernel.ensemble(pixels, refiner.entries, refiner.field, refiner.layout, refiner.interval,
-                                   refiner.rotations)[:, 0]
-    step = settings.refiner_range / settings.refiner_rotations / ((1 << refiner.interval) * refiner.value_scale)
-    out = mixed + residual * np.float32(step)
-    out = np.floor(np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
-    return out[..., 0] if grey else np.ascontiguousarray(out)
+    mixed, pixels = mix(model, planes, weight_maps(model, planes, factors), out_size, factors)
+    out = refine(model, mixed, pixels)
+    return out[..., 0] if grey else out

@@ -53,52 +53,51 @@ def _columns_kernel(image, maps, col_index, col_weight, out):
 
 
 @_jit(parallel=True)
-def _rows_kernel(columns, row_index, row_weight, softmax, floor, mixed, pixels):
-    """Second pass: resize along rows, normalise the ``K`` weights per pixel, mix; the mix as float (``mixed``) and
-    as the 8-bit values the refiner table reads (``pixels``)."""
+def _rows_kernel(columns, row_index, row_weight, softmax, mixed, pixels):
+    """Second pass: resize along rows (a whole row at a time, so the tap loop runs over contiguous memory),
+    normalise the ``K`` weights per pixel, mix; the mix as float (``mixed``) and as the 8-bit values the refiner
+    table reads (``pixels``)."""
     planes, count, _, _, width = columns.shape
     height = mixed.shape[1]
     taps = row_index.shape[2]
     for row in numba.prange(planes * height):
         p = row // height
         y = row - p * height
-        values = np.empty(count, np.float32)
-        weights = np.empty(count, np.float32)
+        values = np.zeros((count, width), np.float32)
+        weights = np.zeros((count, width), np.float32)
+        for k in range(count):
+            for t in range(taps):
+                w = row_weight[k, y, t]
+                if w != 0:
+                    i = row_index[k, y, t]
+                    for x in range(width):
+                        values[k, x] += w * columns[p, k, 0, i, x]
+                        weights[k, x] += w * columns[p, k, 1, i, x]
         for x in range(width):
-            for k in range(count):
-                pixel = np.float32(0)
-                weight = np.float32(0)
-                for t in range(taps):
-                    w = row_weight[k, y, t]
-                    if w != 0:
-                        i = row_index[k, y, t]
-                        pixel += w * columns[p, k, 0, i, x]
-                        weight += w * columns[p, k, 1, i, x]
-                values[k] = pixel
-                weights[k] = weight
             total = np.float32(0)
-            if softmax:
-                top = weights[0]
-                for k in range(1, count):
-                    top = max(top, weights[k])
-                for k in range(count):
-                    weights[k] = np.exp(weights[k] - top)
-                    total += weights[k]
-            else:
-                for k in range(count):
-                    weights[k] = max(weights[k], np.float32(0)) + floor
-                    total += weights[k]
             mix = np.float32(0)
-            for k in range(count):
-                mix += weights[k] * values[k]
-            mix /= total
+            if softmax:
+                top = weights[0, x]
+                for k in range(1, count):
+                    top = max(top, weights[k, x])
+                for k in range(count):
+                    e = np.exp(weights[k, x] - top)
+                    total += e
+                    mix += e * values[k, x]
+                mix /= total
+            else:  # signed weights shifted equally to sum to one
+                for k in range(count):
+                    total += weights[k, x]
+                shift = (np.float32(1) - total) / np.float32(count)
+                for k in range(count):
+                    mix += (weights[k, x] + shift) * values[k, x]
             mixed[p, y, x] = mix
             level = min(max(mix * np.float32(255), np.float32(0)), np.float32(255))
             pixels[p, y, x] = np.uint8(np.floor(level + np.float32(0.5)))
 
 
 def mix(image: np.ndarray, maps: np.ndarray, kernels: tuple[str, ...], size: tuple[int, int],
-        scales: tuple[float, float], softmax: bool, floor: float) -> tuple[np.ndarray, np.ndarray]:
+        scales: tuple[float, float], softmax: bool) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate, normalise and mix.
 
     Args:
@@ -106,7 +105,7 @@ def mix(image: np.ndarray, maps: np.ndarray, kernels: tuple[str, ...], size: tup
         maps: ``[P, K, h, w]`` float32 modulated weight maps.
         kernels: the ``K`` resize kernels.
         size: HR ``(H, W)``; ``scales``: the per-axis factors the resize weights use.
-        softmax: softmax across ``K``, else clamp to >= 0, add ``floor`` and divide by the sum.
+        softmax: softmax across ``K``, else the signed weights shifted equally to sum to one.
 
     Returns:
         ``(mixed [P, H, W] float32, pixels [P, H, W] uint8)``.
@@ -121,5 +120,26 @@ def mix(image: np.ndarray, maps: np.ndarray, kernels: tuple[str, ...], size: tup
                     col_weight, columns)
     mixed = np.empty((planes, out_h, out_w), np.float32)
     pixels = np.empty((planes, out_h, out_w), np.uint8)
-    _rows_kernel(columns, row_index, row_weight, softmax, np.float32(floor), mixed, pixels)
+    _rows_kernel(columns, row_index, row_weight, softmax, mixed, pixels)
     return mixed, pixels
+
+
+@_jit(parallel=True)
+def _refined_kernel(mixed, sums, step, out):
+    planes, height, width = mixed.shape
+    for y in numba.prange(height):
+        for x in range(width):
+            for p in range(planes):
+                level = (mixed[p, y, x] + np.float32(sums[p, y, x]) * step) * np.float32(255)
+                level = min(max(level, np.float32(0)), np.float32(255))
+                out[y, x, p] = np.uint8(np.floor(level + np.float32(0.5)))
+
+
+def refined_pixels(mixed: np.ndarray, sums: np.ndarray, step: float) -> np.ndarray:
+    """The refiner's last step: ``mixed [P, H, W]`` float32 plus ``sums [P, H, W]`` (its table's integer sums)
+    times ``step``, rounded half up to 8-bit pixels, as an ``[H, W, P]`` image."""
+    _require_numba()
+    out = np.empty((*mixed.shape[1:], mixed.shape[0]), np.uint8)
+    _refined_kernel(np.ascontiguousarray(mixed, np.float32), np.ascontiguousarray(sums), np.float32(step), out)
+    return out
+
