@@ -118,11 +118,13 @@ def _ensemble_pixel(padded, p, y, x, table, offsets, placement, strides, interva
     remainder, order, corners, weights = scratch
     n = offsets.shape[1]
     m = table.shape[1]
-    acc[:] = 0
+    for t in range(m):  # loops, not slice assignments: those cost a view per pixel
+        acc[t] = 0
     for k in range(rotations):
         _simplex_walk(padded, p, y, x, offsets, k, strides, interval, authors_order, remainder, order, corners,
                       weights)
-        patch[:] = 0
+        for t in range(m):
+            patch[t] = 0
         for j in range(n + 1):
             w = weights[j]  # locals: loads from arrays in the loop would not be hoisted
             corner = corners[j]
@@ -207,9 +209,16 @@ def _require_numba() -> None:
 def _pad_planes(planes: np.ndarray, field: ReceptiveField) -> np.ndarray:
     """Reflection-pad ``[P, H, W]`` uint8 planes by the field's margin on every side."""
     pad = padding(field)
-    height, width = planes.shape[-2:]
-    padded = planes[:, reflect_indices(height, pad, pad)][:, :, reflect_indices(width, pad, pad)]
-    return np.ascontiguousarray(padded)
+    count, height, width = planes.shape
+    padded = np.empty((count, height + 2 * pad, width + 2 * pad), planes.dtype)
+    padded[:, pad : pad + height, pad : pad + width] = planes  # the bulk by a plain copy, only the margins indexed
+    cols = reflect_indices(width, pad, pad)
+    padded[:, pad : pad + height, :pad] = planes[:, :, cols[:pad]]
+    padded[:, pad : pad + height, pad + width :] = planes[:, :, cols[pad + width :]]
+    rows = reflect_indices(height, pad, pad) + pad
+    padded[:, :pad] = padded[:, rows[:pad]]
+    padded[:, pad + height :] = padded[:, rows[pad + height :]]
+    return padded
 
 
 def _geometry(field: ReceptiveField, layout: OutputLayout, interval: int):
