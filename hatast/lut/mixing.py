@@ -40,16 +40,14 @@ def _columns_kernel(image, maps, col_index, col_weight, out):
         y = row - p * height
         for k in range(count):
             for x in range(width):
-                pixel = np.float32(0)
-                weight = np.float32(0)
-                for t in range(taps):
+                out[p, k, 0, y, x] = 0
+                out[p, k, 1, y, x] = 0
+            for t in range(taps):  # taps outer, no branch on padded zero weights: the x loop vectorises
+                for x in range(width):
                     w = col_weight[k, x, t]
-                    if w != 0:
-                        j = col_index[k, x, t]
-                        pixel += w * image[p, y, j]
-                        weight += w * maps[p, k, y, j]
-                out[p, k, 0, y, x] = pixel
-                out[p, k, 1, y, x] = weight
+                    j = col_index[k, x, t]
+                    out[p, k, 0, y, x] += w * image[p, y, j]
+                    out[p, k, 1, y, x] += w * maps[p, k, y, j]
 
 
 @_jit(parallel=True)
@@ -73,26 +71,32 @@ def _rows_kernel(columns, row_index, row_weight, softmax, mixed, pixels):
                     for x in range(width):
                         values[k, x] += w * columns[p, k, 0, i, x]
                         weights[k, x] += w * columns[p, k, 1, i, x]
+        mix = np.zeros(width, np.float32)
+        total = np.zeros(width, np.float32)
+        if softmax:
+            top = weights[0].copy()
+            for k in range(1, count):
+                for x in range(width):
+                    top[x] = max(top[x], weights[k, x])
+            for k in range(count):
+                for x in range(width):
+                    e = np.exp(weights[k, x] - top[x])
+                    total[x] += e
+                    mix[x] += e * values[k, x]
+            for x in range(width):
+                mix[x] /= total[x]
+        else:  # signed weights shifted equally to sum to one: sum_k w_k v_k + (1 - sum_k w_k) / K * sum_k v_k
+            plain = np.zeros(width, np.float32)
+            for k in range(count):
+                for x in range(width):
+                    total[x] += weights[k, x]
+                    mix[x] += weights[k, x] * values[k, x]
+                    plain[x] += values[k, x]
+            for x in range(width):
+                mix[x] += (np.float32(1) - total[x]) / np.float32(count) * plain[x]
         for x in range(width):
-            total = np.float32(0)
-            mix = np.float32(0)
-            if softmax:
-                top = weights[0, x]
-                for k in range(1, count):
-                    top = max(top, weights[k, x])
-                for k in range(count):
-                    e = np.exp(weights[k, x] - top)
-                    total += e
-                    mix += e * values[k, x]
-                mix /= total
-            else:  # signed weights shifted equally to sum to one
-                for k in range(count):
-                    total += weights[k, x]
-                shift = (np.float32(1) - total) / np.float32(count)
-                for k in range(count):
-                    mix += (weights[k, x] + shift) * values[k, x]
-            mixed[p, y, x] = mix
-            level = min(max(mix * np.float32(255), np.float32(0)), np.float32(255))
+            mixed[p, y, x] = mix[x]
+            level = min(max(mix[x] * np.float32(255), np.float32(0)), np.float32(255))
             pixels[p, y, x] = np.uint8(np.floor(level + np.float32(0.5)))
 
 
