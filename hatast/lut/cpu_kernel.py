@@ -52,6 +52,10 @@ def _simplex_walk(padded, c, y, x, offsets, k, strides, interval, authors_order,
     """Corners (table rows) and integer weights (summing to ``q``) of the simplex holding the receptive field of
     rotation ``k`` at position ``(y, x)`` of padded plane ``c``; fills ``corners[:n + 1]`` and ``weights[:n + 1]``."""
     n = offsets.shape[1]
+    if n == 4:  # every field so far: the scalar walk, written into the arrays
+        (corners[0], corners[1], corners[2], corners[3], corners[4], weights[0], weights[1], weights[2], weights[3],
+         weights[4]) = _walk4(padded, c, y, x, offsets, k, strides, interval, authors_order)
+        return
     q = np.int32(1 << interval)
     mask = q - 1
     corner = 0
@@ -67,10 +71,6 @@ def _simplex_walk(padded, c, y, x, offsets, k, strides, interval, authors_order,
             order[i + 1] = order[i]
             i -= 1
         order[i + 1] = t
-    if n == 4 and authors_order:
-        if remainder[2] > remainder[3] > remainder[0] > remainder[1]:
-            for j in range(4):
-                order[j] = AUTHORS_S_ORDER[j]
     previous = q
     for j in range(n + 1):
         f = remainder[order[j]] if j < n else 0
@@ -101,7 +101,10 @@ def _walk4(padded, c, y, x, offsets, k, strides, interval, authors_order):
     b, e = max(b, e), min(b, e)
     b, d = max(b, d), min(b, d)
     if authors_order and r2 > r3 > r0 > r1:
-        a, b, d, e = (r2 << 2) | 1, (r0 << 2) | 3, (r3 << 2) | 0, (r1 << 2) | 2  # AUTHORS_S_ORDER
+        o0, o1, o2, o3 = AUTHORS_S_ORDER
+        rs = (r0, r1, r2, r3)
+        a, b, d, e = (rs[o0] << 2) | (3 - o0), (rs[o1] << 2) | (3 - o1), (rs[o2] << 2) | (3 - o2), (rs[o3] << 2) | (
+            3 - o3)
     q = np.int32(1 << interval)
     c1 = corner + strides[3 - (a & 3)]
     c2 = c1 + strides[3 - (b & 3)]
@@ -128,7 +131,7 @@ def _ensemble_pixel(padded, p, y, x, table, offsets, placement, strides, interva
     for t in range(m):  # loops, not slice assignments: those cost a view per pixel
         acc[t] = 0
     for k in range(rotations):
-        if n == 4:  # scalars only: twice as fast as the array walk below for a one-output table
+        if n == 4:  # the scalar walk without the arrays: twice as fast for a one-output table
             c0, c1, c2, c3, c4, w0, w1, w2, w3, w4 = _walk4(padded, p, y, x, offsets, k, strides, interval,
                                                             authors_order)
             for t in range(m):
@@ -211,15 +214,10 @@ def _ensemble_grad_kernel(padded, grad_out, offsets, placement, strides, interva
                 for t in range(m):
                     patch[t] = grad_out[at + write[t]]
                 for k in range(rotations):
-                    if n == 4:
-                        (corners[0], corners[1], corners[2], corners[3], corners[4], weights[0], weights[1],
-                         weights[2], weights[3], weights[4]) = _walk4(padded, p, y + pad, x + pad, offsets, k,
-                                                                      strides, interval, authors_order)
-                    else:
-                        _simplex_walk(
-                            padded, p, y + pad, x + pad, offsets, k, strides, interval, authors_order, remainder,
-                            order, corners, weights,
-                        )
+                    _simplex_walk(
+                        padded, p, y + pad, x + pad, offsets, k, strides, interval, authors_order, remainder, order,
+                        corners, weights,
+                    )
                     for j in range(n + 1):
                         w = np.float32(weights[j])
                         corner = corners[j]

@@ -155,7 +155,7 @@ def weight_maps(model: LUTFile, planes: np.ndarray, factors: tuple[float, float]
     sums = cpu_kernel.ensemble(planes, weight.entries, weight.field, weight.layout, weight.interval, 4)
     modulation = model.arrays["scale"][tuple(settings.grid.index(v) for v in factors)].astype(np.float32)
     step = modulation / np.float32((1 << weight.interval) * weight.value_scale * 4)
-    return (sums * step[None, :, None, None]).astype(np.float32)
+    return np.multiply(sums, step[None, :, None, None], dtype=np.float32)  # one pass, no float64 copy
 
 
 def mix(model: LUTFile, planes: np.ndarray, maps: np.ndarray, size: tuple[int, int],

@@ -29,6 +29,13 @@ def axis_weights(kernels: tuple[str, ...], in_length: int, out_length: int,
     return indices, weights
 
 
+@_jit(inline=True)
+def _to_pixel(value):
+    """A float intensity in [0, 1] (clipped) -> uint8, half up: the rounding every IM-LUT output goes through."""
+    level = min(max(value * np.float32(255), np.float32(0)), np.float32(255))
+    return np.uint8(np.floor(level + np.float32(0.5)))
+
+
 @_jit(parallel=True)
 def _columns_kernel(image, maps, col_index, col_weight, out):
     """First pass: every LR row resized along columns, for the image and each map: ``out [P, K, 2, h, W]``."""
@@ -96,8 +103,7 @@ def _rows_kernel(columns, row_index, row_weight, softmax, mixed, pixels):
                 mix[x] += (np.float32(1) - total[x]) / np.float32(count) * plain[x]
         for x in range(width):
             mixed[p, y, x] = mix[x]
-            level = min(max(mix[x] * np.float32(255), np.float32(0)), np.float32(255))
-            pixels[p, y, x] = np.uint8(np.floor(level + np.float32(0.5)))
+            pixels[p, y, x] = _to_pixel(mix[x])
 
 
 def mix(image: np.ndarray, maps: np.ndarray, kernels: tuple[str, ...], size: tuple[int, int],
@@ -134,9 +140,7 @@ def _refined_kernel(mixed, sums, step, out):
     for y in numba.prange(height):
         for x in range(width):
             for p in range(planes):
-                level = (mixed[p, y, x] + np.float32(sums[p, y, x]) * step) * np.float32(255)
-                level = min(max(level, np.float32(0)), np.float32(255))
-                out[y, x, p] = np.uint8(np.floor(level + np.float32(0.5)))
+                out[y, x, p] = _to_pixel(mixed[p, y, x] + np.float32(sums[p, y, x]) * step)
 
 
 def refined_pixels(mixed: np.ndarray, sums: np.ndarray, step: float) -> np.ndarray:
