@@ -55,6 +55,43 @@ def test_backends_agree_for_any_field_layout_and_rotations(field, layout, rotati
     assert np.allclose(fused_float.reshape(fused.shape), torch_path(table, batch, floats).numpy(), atol=1e-3)
 
 
+@needs_numba
+@pytest.mark.parametrize("field,rotations,authors_order", [
+    (field, rotations, authors) for field in (receptive_field("S"), receptive_field("V"), DIAGONAL)
+    for rotations, authors in ((1, False), (4, False), (4, True)) if field.kind == "S" or not authors],
+    ids=lambda v: v.kind if isinstance(v, ReceptiveField) else str(v))
+@pytest.mark.parametrize("layout,channels_last,to_pixels", [
+    (OutputLayout.channels(1), False, False), (OutputLayout.channels(3), False, False),
+    (OutputLayout.patch(4), True, True), (OutputLayout.patch(2), False, False)], ids=["ch1", "ch3", "px4hwc", "p2"])
+@pytest.mark.parametrize("interval", [4, 3])
+def test_specialised_kernels_equal_the_general_kernel_in_every_value(field, layout, channels_last, to_pixels,
+                                                                     rotations, authors_order, interval):
+    """The block walk (S, four rotations) and the unrotated rows (4-pixel field, no ensemble) against the general
+    kernel, bit for bit: int8 and float tables, patch and channel layouts, rounding to pixels, sums put onto a float
+    image, ties (a plane of multiples of the sampling interval, where remainders are equal), images down to 1x1."""
+    rng = np.random.default_rng(interval * 10 + rotations)
+    tables = [random_table(field, layout, interval, rotations).entries]
+    if not to_pixels:
+        tables.append(rng.standard_normal(tables[0].shape).astype(np.float32))
+    for height, width in ((1, 1), (2, 5), (23, 31)):
+        planes = rng.integers(0, 256, (3, height, width), dtype=np.uint8)
+        planes[1] &= np.uint8(256 - (1 << interval))
+        for entries in tables:
+            args = (planes, entries, field, layout, interval, rotations, authors_order, to_pixels, channels_last)
+            fast, general = cpu_kernel.ensemble(*args), cpu_kernel.ensemble(*args, specialised=False)
+            assert fast.dtype == general.dtype and np.array_equal(fast, general)
+        if layout.count == 1:  # IM-LUT's refiner: the sums onto a float image, rounded half up, in the same pass
+            base = rng.random(planes.shape, dtype=np.float32) * np.float32(1.2) - np.float32(0.1)
+            step = np.float32(0.125 / (16 * 127))
+            sums = cpu_kernel.ensemble(planes, tables[0], field, layout, interval, rotations, authors_order)[:, 0]
+            level = np.clip((base + sums.astype(np.float32) * step) * np.float32(255), 0, 255)
+            expected = np.floor(level + np.float32(0.5)).astype(np.uint8).transpose(1, 2, 0)
+            for specialised in (True, False):
+                onto = cpu_kernel.ensemble(planes, tables[0], field, layout, interval, rotations, authors_order,
+                                           specialised=specialised, onto=(base, step))
+                assert np.array_equal(onto, expected)
+
+
 @pytest.mark.parametrize("rotations,equivariant", [(4, True), (1, False)])
 def test_channel_maps_turn_with_the_image_under_the_rotation_ensemble(rotations, equivariant):
     """Channels are not permuted by a rotation (they are weights, not patch positions): with the ensemble the maps of

@@ -93,6 +93,21 @@ def rotated_offsets(field: ReceptiveField) -> np.ndarray:
     return np.array([[rotate_offset(o, k) for o in field.offsets] for k in range(4)], dtype=np.int64)
 
 
+def square_blocks(field: ReceptiveField) -> tuple[np.ndarray, np.ndarray] | None:
+    """For a field that covers a 2x2 block in every rotation (S): ``(anchors [4, 2], slots [4, n])`` int64, where
+    rotation ``k`` at pixel ``(y, x)`` reads the block whose top-left is ``(y, x) - anchors[k]`` and input ``j`` is the
+    block's pixel ``slots[k, j]`` (``2 * row + column``); None for any other field.
+
+    The four rotations of the four pixels that share a block read the same four values, so a kernel can walk each
+    block once for all of them (:func:`hatast.lut.cpu_kernel.ensemble`)."""
+    offsets = rotated_offsets(field)
+    anchors = -offsets.min(axis=1)
+    inside = offsets + anchors[:, None, :]
+    if field.size != 4 or inside.max() > 1:
+        return None
+    return anchors, inside[:, :, 0] * 2 + inside[:, :, 1]
+
+
 def padding(field: ReceptiveField) -> int:
     """Reflection margin needed on every side so that all four rotations read inside the padded image."""
     return max(max(abs(dy), abs(dx)) for dy, dx in field.offsets)

@@ -172,10 +172,9 @@ def refine(model: LUTFile, mixed: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     ``[H, W, P]`` uint8."""
     settings = check_model(model)
     refiner = model.tables["refiner"]
-    sums = cpu_kernel.ensemble(pixels, refiner.entries, refiner.field, refiner.layout, refiner.interval,
-                               refiner.rotations)[:, 0]
     step = settings.refiner_range / settings.refiner_rotations / ((1 << refiner.interval) * refiner.value_scale)
-    return mixing.refined_pixels(mixed, sums, step)
+    return cpu_kernel.ensemble(pixels, refiner.entries, refiner.field, refiner.layout, refiner.interval,
+                               refiner.rotations, onto=(mixed, step))
 
 
 def upscale(model: LUTFile, image: np.ndarray, scale=None, size: tuple[int, int] | None = None) -> np.ndarray:
