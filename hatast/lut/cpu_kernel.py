@@ -238,7 +238,8 @@ def _onto_kernel(base, sums, step, out):
 def _unrotated_kernel(padded, table, offsets, strides, interval, pad, steps, write, final, bound, to_pixels, integer,
                       base, step, out):
     """:func:`_ensemble_kernel` for a 4-pixel field without the rotation ensemble (IM-LUT's refiner): one output
-    value of a whole row per loop, with no branch inside (LLVM vectorises it; 2-3x the general kernel here). With
+    value of a whole row per loop, with no data-dependent branch inside (LLVM vectorises it; 2-3x the general kernel
+    here). With
     a ``base`` (not empty), the sums go onto it as :func:`_onto_kernel` puts them, in the same pass."""
     planes, padded_height, padded_width = padded.shape
     height = padded_height - 2 * pad
@@ -323,8 +324,9 @@ def _block_kernel(padded, table, block_strides, anchors, placement, interval, pa
                                        + w2 * np.int32(table[c2, t]) + w3 * np.int32(table[c3, t])
                                        + w4 * np.int32(table[c4, t]))
                         else:
-                            slot[t] = (np.float32(w0) * np.float32(table[c0, t]) + np.float32(w1) * np.float32(
-                                table[c1, t]) + np.float32(w2) * np.float32(table[c2, t])
+                            slot[t] = (np.float32(w0) * np.float32(table[c0, t])
+                                       + np.float32(w1) * np.float32(table[c1, t])
+                                       + np.float32(w2) * np.float32(table[c2, t])
                                        + np.float32(w3) * np.float32(table[c3, t])
                                        + np.float32(w4) * np.float32(table[c4, t]))
             if by < y0:
