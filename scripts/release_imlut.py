@@ -106,7 +106,8 @@ def write_card(variant: str, results: dict, ms: dict, root: Path, args) -> None:
     tags = list(table["metrics"]["Set5"])
 
     def row(label: str, metrics: dict, name: str) -> str:
-        return f"| {label} | " + " | ".join(f"{metrics[name][t][0]:.2f}" for t in tags) + " |"
+        cells = (f"{metrics[name][t][0]:.2f} / {metrics[name][t][1]:.4f}" for t in tags)
+        return f"| {label} | " + " | ".join(cells) + " |"
 
     sizes = ", ".join(f"{name} {t.nbytes / 1024:.1f} KiB" for name, t in model.tables.items())
     lines = [
@@ -129,7 +130,8 @@ def write_card(variant: str, results: dict, ms: dict, root: Path, args) -> None:
         "",
     ]
     for name in SETS:
-        lines += [f"{name} PSNR (dB) on Y, border = ceil(scale), BasicSR's metric, `hatast bench`'s runner:", "",
+        lines += [f"{name} PSNR (dB) / SSIM on Y, border = ceil(scale), BasicSR's metrics, `hatast bench`'s runner "
+                  "(published: PSNR only):", "",
                   "| | " + " | ".join(f"x{t}" for t in tags) + " |", "|---|" + "---:|" * len(tags),
                   row("after stage 1 (IM-Net transferred to tables)", net["metrics"], name),
                   row("after stage 2 (tables fine-tuned) = this file", table["metrics"], name),
