@@ -37,11 +37,13 @@ class Row:
     normalise: str
     seed: int = 0
     refiner_rotations: int = 1
+    width: tuple[int, int] | None = None  # (num_feat, num_hidden) of the nets; None: the recipe's
 
     @property
     def name(self) -> str:
         rotations = "" if self.refiner_rotations == 1 else f"_refiner{self.refiner_rotations}"
-        return f"imlut_ablation_{self.normalise}_guide{self.guide:g}{rotations}_s{self.seed}".replace(".", "p")
+        width = "" if self.width is None else f"_feat{self.width[0]}x{self.width[1]}"
+        return f"imlut_ablation_{self.normalise}_guide{self.guide:g}{rotations}{width}_s{self.seed}".replace(".", "p")
 
 
 ROWS = [
@@ -51,6 +53,7 @@ ROWS = [
     Row("no guide loss, second seed", 0.0, "softmax", seed=1),
     Row("no guide loss, refiner with the rotation ensemble", 0.0, "softmax", refiner_rotations=4),
     Row("signed weights, refiner with the rotation ensemble", 0.0, "sum", refiner_rotations=4),
+    Row("signed weights, nets of 64 features and 4 hidden layers", 0.0, "sum", width=(64, 4)),
 ]
 
 
@@ -60,6 +63,8 @@ def options(row: Row, args) -> dict:
     opt["imlut"]["guide"]["lambda"] = row.guide
     opt["network_g"]["normalise"] = row.normalise
     opt["network_g"]["refiner_rotations"] = row.refiner_rotations
+    if row.width is not None:
+        opt["network_g"]["num_feat"], opt["network_g"]["num_hidden"] = row.width
     opt["datasets"]["train"]["dataroot_gt"] = str(args.data / "train" / "BSDS400")
     opt["datasets"].pop("val", None)
     opt.pop("val", None)
