@@ -99,13 +99,18 @@ def _sort4(r0, r1, r2, r3):
 
 
 @_jit(inline=True)
+def _base_corner4(v0, v1, v2, v3, interval, s0, s1, s2, s3):
+    """The table row of the lattice point below four pixel values, with input strides ``s0..s3``."""
+    return (v0 >> interval) * s0 + (v1 >> interval) * s1 + (v2 >> interval) * s2 + (v3 >> interval) * s3
+
+
+@_jit(inline=True)
 def _walk_values4(v0, v1, v2, v3, interval, strides):
     """The walk of a 4-pixel field with values ``v0..v3`` (int32): five corners and their integer weights (summing
     to ``q``), in walk order."""
     mask = np.int32((1 << interval) - 1)
     q = np.int32(1 << interval)
-    corner = ((v0 >> interval) * strides[0] + (v1 >> interval) * strides[1] + (v2 >> interval) * strides[2]
-              + (v3 >> interval) * strides[3])
+    corner = _base_corner4(v0, v1, v2, v3, interval, strides[0], strides[1], strides[2], strides[3])
     a, b, d, e = _sort4(v0 & mask, v1 & mask, v2 & mask, v3 & mask)
     c1 = corner + strides[3 - (a & 3)]
     c2 = c1 + strides[3 - (b & 3)]
@@ -128,8 +133,7 @@ def _walk4(padded, c, y, x, offsets, k, strides, interval, authors_order):
         return _walk_values4(v0, v1, v2, v3, interval, strides)
     o0, o1, o2, o3 = AUTHORS_S_ORDER
     rs = (r0, r1, r2, r3)
-    corner = ((v0 >> interval) * strides[0] + (v1 >> interval) * strides[1] + (v2 >> interval) * strides[2]
-              + (v3 >> interval) * strides[3])
+    corner = _base_corner4(v0, v1, v2, v3, interval, strides[0], strides[1], strides[2], strides[3])
     c1 = corner + strides[o0]
     c2 = c1 + strides[o1]
     c3 = c2 + strides[o2]
@@ -239,8 +243,7 @@ def _unrotated_kernel(padded, table, offsets, strides, interval, pad, steps, wri
                       base, step, out):
     """:func:`_ensemble_kernel` for a 4-pixel field without the rotation ensemble (IM-LUT's refiner): one output
     value of a whole row per loop, with no data-dependent branch inside (LLVM vectorises it; 2-3x the general kernel
-    here). With
-    a ``base`` (not empty), the sums go onto it as :func:`_onto_kernel` puts them, in the same pass."""
+    here). With a ``base`` (not empty), the sums go onto it as :func:`_onto_kernel` puts them, in the same pass."""
     planes, padded_height, padded_width = padded.shape
     height = padded_height - 2 * pad
     width = padded_width - 2 * pad
@@ -311,8 +314,8 @@ def _block_kernel(padded, table, block_strides, anchors, placement, interval, pa
                     x = bx + anchors[k, 1]
                     if y < y0 or y >= y1 or x < 0 or x >= width:
                         continue
-                    c0 = ((v[0] >> interval) * block_strides[k, 0] + (v[1] >> interval) * block_strides[k, 1]
-                          + (v[2] >> interval) * block_strides[k, 2] + (v[3] >> interval) * block_strides[k, 3])
+                    c0 = _base_corner4(v[0], v[1], v[2], v[3], interval, block_strides[k, 0], block_strides[k, 1],
+                                       block_strides[k, 2], block_strides[k, 3])
                     c1 = c0 + block_strides[k, 3 - (a & 3)]
                     c2 = c1 + block_strides[k, 3 - (b & 3)]
                     c3 = c2 + block_strides[k, 3 - (d & 3)]
