@@ -110,6 +110,12 @@ def write_card(variant: str, results: dict, ms: dict, root: Path, args) -> None:
         return f"| {label} | " + " | ".join(cells) + " |"
 
     sizes = ", ".join(f"{name} {t.nbytes / 1024:.1f} KiB" for name, t in model.tables.items())
+    trained = net["network"]
+    # A card says when the option file has moved on since its tables were trained (the record is the truth).
+    now = stage_recipe(REPO / "options" / "train" / f"{stem}_CPU_net.yml")["network"]
+    changed = ", ".join(f"{k} {trained.get(k)} (now {now.get(k)})" for k in sorted(set(trained) | set(now))
+                        if trained.get(k) != now.get(k))
+    moved = f" This file was trained before the option file changed: {changed}." if changed else ""
     lines = [
         f"# {stem}: IM-LUT {variant} look-up tables (arbitrary-scale SR)",
         "",
@@ -118,10 +124,11 @@ def write_card(variant: str, results: dict, ms: dict, root: Path, args) -> None:
         f"Interpolations {variant}; settings: `{json.dumps(model.config)}`.",
         "- Data: BSDS400 (400 natural images, disjoint from BSD100); HR crops, one scale per batch from the 0.1 grid "
         f"on {net['imlut'].get('scales', {}).get('range')}, LR by MATLAB-bicubic downsampling of the 8-bit crop.",
-        f"- Stage 1, IM-Net: {net['iterations']} iterations, batch {net['batch']} of {net['crop']}x{net['crop']} HR "
+        f"- Stage 1, IM-Net ({trained['num_feat']} features, {trained['num_hidden']} hidden layers): "
+        f"{net['iterations']} iterations, batch {net['batch']} of {net['crop']}x{net['crop']} HR "
         f"crops, Adam {net['lr']:g}, L1 + {net['imlut'].get('guide', {}).get('lambda', 0):g} x guide loss (beta "
         f"{net['imlut'].get('guide', {}).get('beta', 0):g}) (`options/train/{stem}_CPU_net.yml`), "
-        f"{net['minutes']:.0f} min on a 2-core CPU; transferred to tables.",
+        f"{net['minutes']:.0f} min on a 2-core CPU; transferred to tables.{moved}",
         f"- Stage 2, LUT-aware fine-tuning: {table['iterations']} iterations, batch {table['batch']} of "
         f"{table['crop']}x{table['crop']} HR crops, Adam {table['lr']:g} on the entries "
         f"(`options/train/{stem}_CPU_table.yml`), {table['minutes']:.0f} min.",
