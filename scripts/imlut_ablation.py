@@ -57,6 +57,7 @@ ROWS = [
     Row("no guide loss, refiner with the rotation ensemble", 0.0, "softmax", refiner_rotations=4),
     Row("signed weights, refiner with the rotation ensemble", 0.0, "sum", refiner_rotations=4),
     Row("signed weights, nets of 64 features and 4 hidden layers (the recipe now)", 0.0, "sum", width=(64, 4)),
+    Row("signed weights, nets of 128 features and 4 hidden layers", 0.0, "sum", width=(128, 4)),
 ]
 
 

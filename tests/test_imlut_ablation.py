@@ -11,6 +11,7 @@ from conftest import DATA, REPO, need
 
 sys.path.insert(0, str(REPO / "scripts"))
 import imlut_ablation  # noqa: E402
+import make_imlut_options  # noqa: E402
 
 from hatast.options import validate_options  # noqa: E402
 
@@ -28,9 +29,10 @@ def test_rows_differ_only_in_their_settings_and_keep_their_measured_widths():
         widths[row.label] = (net["num_feat"], net["num_hidden"])
         budgets.add((train["total_iter"], tuple(train["scheduler"]["milestones"])))
     assert budgets == {(100, (50, 75, 90))}
-    wide = [label for label, width in widths.items() if width == (64, 4)]
-    assert len(wide) == 1 and "64 features" in wide[0]
-    assert all(width == imlut_ablation.NARROW for label, width in widths.items() if label not in wide)
+    for label, width in widths.items():  # a row not at the measured default width says which it has
+        assert width == imlut_ablation.NARROW or f"{width[0]} features and {width[1]} hidden layers" in label
+    recipe = [width for label, width in widths.items() if "(the recipe now)" in label]
+    assert recipe == [(make_imlut_options.NETWORK["num_feat"], make_imlut_options.NETWORK["num_hidden"])]
 
 
 def test_option_files_validate():
