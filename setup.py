@@ -17,7 +17,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["hatast", "hatast.*"]),
-    package_data={"hatast": ["configs/*.yml", "eval/*.yml"]},
+    # the released files small enough for the wheel (hatast.release.WHEEL_SUFFIXES), their manifest and cards
+    package_data={"hatast": ["configs/*.yml", "eval/*.yml", "weights/manifest.json", "weights/*/*.npz",
+                             "weights/*/*.safetensors", "weights/*/*.md"]},
     install_requires=[
         "basicsr>=1.4.2",
         "torch",

@@ -1,7 +1,7 @@
 """Peak memory of ``hatast upscale`` with a look-up table on a large photograph, this checkout against another
 revision (``--baseline REV``, checked out in a temporary git worktree), in the same run.
 
-Case: the released S x4 table (``weights/srlut/SRLUT-S_SRx4.npz``) on an RGB photograph resized to ``--size``
+Case: the released S x4 table (``hatast/weights/srlut/SRLUT-S_SRx4.npz``) on an RGB photograph resized to ``--size``
 (default 2000x2000, giving an 8000x8000 output of 183 MiB as 8-bit RGB). Each run is a fresh process that imports
 the command's module, then calls its ``main`` with the usual arguments. Two figures per run:
 
@@ -31,7 +31,7 @@ from pathlib import Path
 from hatast.eval.timing import status_kib
 
 REPO = Path(__file__).resolve().parents[1]
-TABLE = REPO / "weights" / "srlut" / "SRLUT-S_SRx4.npz"
+TABLE = REPO / "hatast" / "weights" / "srlut" / "SRLUT-S_SRx4.npz"
 
 
 def make_photo(path: Path, size: int) -> None:

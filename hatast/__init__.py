@@ -12,4 +12,14 @@ install_torchvision_shim()
 
 from .version import __version__  # noqa: E402
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "upscale"]
+
+
+def __getattr__(name: str):
+    """``hatast.upscale`` (:func:`hatast.upscaling.upscale`), imported on first use so ``import hatast`` stays
+    cheap."""
+    if name == "upscale":
+        from .upscaling import upscale
+
+        return upscale
+    raise AttributeError(f"module 'hatast' has no attribute {name!r}")

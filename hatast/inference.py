@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from .archs.descriptor import ModelDescriptor
 
 LUT_SUFFIXES = (".npz", ".npy")
+PRECISIONS = {"auto": "float32", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+"""``--precision`` -> the dtype networks run in; ``auto`` is float32 on every device (half precision is opt-in)."""
 
 
 class UpscaleError(RuntimeError):
@@ -80,13 +82,41 @@ class Upscaler:
     """For arbitrary-scale models: an output ``(height, width)`` instead of a scale."""
     degradation: Degradation | None = None
     """For networks that take a blur kernel and noise level (USRNet)."""
+    precision: str = "float32"
+    """The dtype networks run in (one their descriptor lists as tested); inputs are cast to it, outputs back."""
+    last_tile: int | None = None
+    """The tile size the last network call used (0: the whole image), chosen automatically when not given."""
 
     @classmethod
     def load(cls, weights: str, param_key: str | None, device: torch.device | str, scale=None,
-             degradation: Degradation | None = None, size: tuple[int, int] | None = None) -> Upscaler:
+             degradation: Degradation | None = None, size: tuple[int, int] | None = None,
+             precision: str = "auto") -> Upscaler:
         """Read ``weights``; ``scale`` and ``degradation`` are for networks that take them as inputs (USRNet, any
         factor or ``(rows, cols)`` for IM-LUT, which also takes an output ``size``) and are refused
-        (``ValueError``) by models with a fixed scale or no kernel input."""
+        (``ValueError``) by models with a fixed scale or no kernel input; ``precision`` (a key of
+        :data:`PRECISIONS`) must be a dtype the network's descriptor lists."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+        upscaler = cls._load(weights, param_key, device, scale, degradation, size)
+        dtype = PRECISIONS[precision]
+        if upscaler.model is None or upscaler.mixer is not None:
+            if dtype != "float32":
+                raise ValueError(f"--precision {precision}: tables compute in integers; only fp32/auto apply")
+            return upscaler
+        if dtype not in upscaler.model.dtypes:
+            raise ValueError(f"--precision {precision}: {upscaler.model.name} is tested in "
+                             f"{', '.join(upscaler.model.dtypes)} only")
+        if dtype != "float32":
+            import torch
+
+            upscaler.model.network.to(getattr(torch, dtype))
+            upscaler.precision = dtype
+            upscaler.label += f", {precision}"
+        return upscaler
+
+    @classmethod
+    def _load(cls, weights: str, param_key: str | None, device, scale, degradation: Degradation | None,
+              size: tuple[int, int] | None) -> Upscaler:
         if is_table(weights):
             loaded = load_file(weights)
             if loaded.family == "imlut":
@@ -191,12 +221,15 @@ class Upscaler:
 
         return forward
 
-    def __call__(self, image: Image, tile: int, tile_pad: int, device: torch.device | str,
-                 self_ensemble: bool = False):
-        """The upscaled colour: ``[H*s, W*s, 3]`` BGR integers (table) or ``[1, 3, H*s, W*s]`` float RGB (network).
+    def __call__(self, image: Image, tile: int | None, tile_pad: int, device: torch.device | str,
+                 self_ensemble: bool = False, progress: Callable[[int, int], None] | None = None):
+        """The upscaled colour: ``[H*s, W*s, 3]`` BGR integers (table) or ``[1, 3, H*s, W*s]`` float32 RGB (network).
 
+        ``tile``: networks run tiles of this many input pixels, the whole image for 0, and for None a size chosen
+        from the free memory (:func:`hatast.utils.tiling.auto_tile_size`); tables always run whole images.
         ``self_ensemble``: networks average their outputs over the eight flips and rotations of the input (x8, the
-        "+" rows of SR papers); tables always apply their rotation ensemble.
+        "+" rows of SR papers); tables always apply their rotation ensemble. ``progress(done, total)`` is called
+        after each tile.
 
         Raises :class:`UpscaleError` when this image cannot be done (memory, a tile), anything else for a bug.
         """
@@ -216,26 +249,33 @@ class Upscaler:
             return out.astype(np.uint16) * 257 if image.max_value > 255 else out
         import torch
 
-        from .utils.tiling import TileError, is_out_of_memory, tiled_forward
+        from .utils.tiling import TileError, auto_tile_size, is_out_of_memory, tiled_forward
 
         if tile:
             self.check_tile(error=UpscaleError)
         try:
             with torch.inference_mode():
-                lq = image.tensor().to(device)
+                lq = image.tensor().to(device=device, dtype=getattr(torch, self.precision))
                 network = self.network_forward(device)
+                if tile is None:
+                    tile = 0 if self.model.tiling == "none" else auto_tile_size(
+                        network, lq, self.scale, tile_pad, self.model.size_multiple)
                 if tile:
                     def forward(x):
-                        return tiled_forward(network, x, self.scale, tile, tile_pad, self.model.size_multiple)
+                        return tiled_forward(network, x, self.scale, tile, tile_pad, self.model.size_multiple,
+                                             progress)
                 else:
                     forward = network
-                return geometric_ensemble(forward, lq) if self_ensemble else forward(lq)
+                out = geometric_ensemble(forward, lq) if self_ensemble else forward(lq)
+                return out.float()
         except TileError as err:
             raise UpscaleError(str(err)) from None
         except (RuntimeError, MemoryError) as err:
             if not is_out_of_memory(err):
                 raise  # a bug, not a property of this image: show it whole
             raise UpscaleError("out of memory" + ("" if tile else " (try --tile 256)")) from None
+        finally:
+            self.last_tile = tile
 
 
 def load_network(weights: str, param_key: str | None, device) -> tuple[ModelDescriptor, str]:

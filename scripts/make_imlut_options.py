@@ -7,8 +7,8 @@ IM-LUT (Park et al., ICCV 2025) publishes no code or training recipe; ours, for 
   written next to every checkpoint (``models/net_g_<iter>.npz``).
 * ``IMLUT-{V}_CPU_net.yml`` and ``IMLUT-{V}_CPU_table.yml``: the CPU recipe of the released tables: IM-Net on
   BSDS400, then LUT-aware fine-tuning of the transferred tables (``IMLUT``), each validated on Set5 x4 (stored LR)
-  through the tables. Sized for under two hours per variant on a 2-core CPU (the model cards in weights/imlut give
-  the measured times).
+  through the tables. Sized for under two hours per variant on a 2-core CPU (the model cards in
+  hatast/weights/imlut give the measured times).
 
 ``tests/test_option_files.py`` checks the committed files equal this script's output.
 """

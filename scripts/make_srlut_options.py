@@ -7,7 +7,7 @@ ensemble in training; the net is then transferred to a 4-bit table (V: the full 
 * ``SRLUT-{K}_SRx{s}_CPU_net.yml`` and ``SRLUT-{K}_SRx{s}_CPU_table.yml`` for the released models (V/F/S x4, S x2/x3):
   a short net training on BSDS400, then LUT-aware fine-tuning of the transferred table (``LUTNet``), each validated
   on Set5 through the int8 table. Sized for well under two hours per model on a 2-core CPU (the model cards in
-  weights/srlut give the measured times; scripts/release_srlut.py runs both stages).
+  hatast/weights/srlut give the measured times; scripts/release_srlut.py runs both stages).
 * ``options/test/SRLUT-{K}_SRx{s}.yml``: the released table on the five benchmarks.
 
 ``tests/test_option_files.py`` checks the committed files equal this script's output.
@@ -121,7 +121,7 @@ def test_options(kind: str, scale: int) -> dict:
         "num_gpu": "auto",
         "manual_seed": 0,
         "datasets": {f"test_{i + 1}": benchmark(name, scale) for i, name in enumerate(BENCHMARKS)},
-        "network_g": {"type": "LUTNet", "lut_path": f"weights/srlut/SRLUT-{kind}_SRx{scale}.npz"},
+        "network_g": {"type": "LUTNet", "lut_path": f"hatast/weights/srlut/SRLUT-{kind}_SRx{scale}.npz"},
         "path": {"pretrain_network_g": None},
         "val": {"save_img": True, "suffix": None, "metrics": metrics(scale)},
     }
@@ -145,7 +145,7 @@ def generated_files() -> dict[Path, str]:
         files[REPO / "options" / "train" / f"SRLUT-{kind}_SRx{scale}_CPU_table.yml"] = render(
             cpu_table(kind, scale), comment, HEADER)
         comment = (f"# SR-LUT {kind} x{scale} table on the five benchmarks; the table and its model card are in\n"
-                   "# weights/srlut (made by scripts/release_srlut.py). Run from the repository root.\n")
+                   "# hatast/weights/srlut (made by scripts/release_srlut.py). Run from the repository root.\n")
         files[REPO / "options" / "test" / f"SRLUT-{kind}_SRx{scale}.yml"] = render(
             test_options(kind, scale), comment, HEADER)
     return files

@@ -1,14 +1,19 @@
-"""Train, transfer, fine-tune, evaluate and package the released SR-LUT tables, with a model card each.
+"""Train, transfer, fine-tune, evaluate and package the released SR-LUT tables, each with a manifest entry and the
+model card rendered from it.
 
 For each model (default: V/F/S x4, S x2, S x3) this runs the two CPU-recipe stages through the training entry
 point (``options/train/SRLUT-<K>_SRx<s>_CPU_net.yml``, then ``..._CPU_table.yml``; both resume with
-``--auto_resume``), evaluates the table after each stage on Set5 and Set14 with the benchmark runner, times the
-fused kernel on an RGB 320x180 photograph, and writes ``<out>/SRLUT-<K>_SRx<s>.npz`` and a model card
-``<out>/SRLUT-<K>_SRx<s>.md``. Finished stages are kept, so rerunning the command continues where it stopped;
-``--cards-only`` re-times the released tables and rewrites the cards (timings taken while other models train are
-not representative).
+``--auto_resume``), evaluates the table after each stage on Set5 and Set14 with the benchmark runner, measures the
+bicubic baseline with the same metric, times the fused kernel on an RGB 320x180 photograph, writes
+``<out>/SRLUT-<K>_SRx<s>.npz`` and publishes its entry (``hatast.release.publish``): the entry goes into
+``<out>/../manifest.json`` and the card ``<out>/SRLUT-<K>_SRx<s>.md`` is rendered from it. Stage results are kept in
+``<out>/logs/<stem>_{net,table}.json`` and the other measurements of the released file (speed, bicubic) in
+``<out>/logs/<stem>_release.json``, so rerunning the command continues where it stopped; ``--cards-only`` trains
+nothing and re-renders from those records (measuring only what they lack), ``--remeasure`` re-times the tables
+(timings taken while other models train are not representative).
 
-Usage: ``python scripts/release_srlut.py --data ../shared/data [--models S4 V4] [--out weights/srlut] [--cards-only]``
+Usage: ``python scripts/release_srlut.py --data ../shared/data [--models S4 V4] [--out hatast/weights/srlut]
+[--cards-only] [--remeasure]``
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from release_stages import train_stages  # noqa: E402
+from release_stages import check_out, stored_measurements, table_entry, train_stages  # noqa: E402
 
 
 def published_pair(kind: str, scale: int) -> tuple[float, float] | None:
@@ -79,13 +84,28 @@ def release(kind: str, scale: int, args) -> dict:
     log = args.out / "logs" / f"{stem}.log"
     results = train_stages(stem, args, lambda table: score_table(table, f"{stem}_eval", scale, args.data, log),
                            stage_recipe)
-    from hatast.lut import load_table
+    table = args.out / f"{stem}.npz"
+    measured = stored_measurements(args.out / "logs" / f"{stem}_release.json", table, {
+        "speed_ms": lambda: kernel_ms(table), "bicubic": lambda: bicubic_scores(scale, args.data)}, args.remeasure)
+    from hatast.release import publish
 
-    lut = load_table(args.out / f"{stem}.npz")
-    ms = kernel_ms(args.out / f"{stem}.npz")
-    write_card(kind, scale, lut, results, ms, args)
+    publish(release_entry(kind, scale, table, results, measured), args.out.parent)
     print(summary_row(kind, scale, results), flush=True)
     return results
+
+
+def bicubic_scores(scale: int, data: Path) -> dict:
+    """``{set: [psnr, ssim]}`` of MATLAB-bicubic upsampling, ``hatast bench``'s baseline, with the tables' metric."""
+    from hatast.eval.runner import baseline_method, evaluate
+    from hatast.eval.sets import find_pairs
+
+    out = {}
+    with tempfile.TemporaryDirectory() as scratch:  # the per-image CSVs are not release material
+        for name in ("Set5", "Set14"):
+            done = evaluate(baseline_method("bicubic", scale), name, find_pairs(data / "benchmark", name, scale),
+                            scale, Path(scratch), progress=False)
+            out[name] = [done.mean("psnr"), done.mean("ssim")]
+    return out
 
 
 # Speed is in each card; the README quotes it once, from benchmarks/bench_lut.py (the same measurement).
@@ -108,66 +128,64 @@ def summary_row(kind: str, scale: int, results: dict) -> str:
             f"{published} | {results['net']['minutes']:.0f} + {results['table']['minutes']:.0f} |")
 
 
-def write_card(kind: str, scale: int, lut, results: dict, ms: float, args) -> None:
-    from hatast.eval.runner import baseline_method, evaluate
-    from hatast.eval.sets import find_pairs
+def release_entry(kind: str, scale: int, table: Path, results: dict, measured: dict):
+    """The manifest entry of one released table: the file, the recipe and time of each stage, the runner's scores
+    after each stage, the published and bicubic rows, the speed."""
+    from hatast.lut import load_table
+    from hatast.release import ScoreRow, Section, Stage
 
     stem = f"SRLUT-{kind}_SRx{scale}"
-    net, table = results["net"], results["table"]
-    bicubic = {}
-    with tempfile.TemporaryDirectory() as scratch:  # the per-image CSVs are not release material
-        for name in ("Set5", "Set14"):
-            done = evaluate(baseline_method("bicubic", scale), name, find_pairs(args.data / "benchmark", name, scale),
-                            scale, Path(scratch), progress=False)
-            bicubic[name] = done.mean("psnr"), done.mean("ssim")
+    lut = load_table(table)
+    net, tuned = results["net"], results["table"]
 
-    def scores(stage: dict) -> str:
-        m = stage["metrics"]
-        return " | ".join(f"{m[s]['psnr']:.2f} / {m[s]['ssim']:.4f}" for s in ("Set5", "Set14"))
+    def row(label: str, metrics: dict) -> ScoreRow:
+        return ScoreRow(label, {s: [metrics[s]["psnr"], metrics[s]["ssim"]] for s in ("Set5", "Set14")})
 
-    lines = [
-        f"# {stem}: SR-LUT {kind} x{scale} look-up table",
-        "",
-        f"- File: `{stem}.npz` ({lut.nbytes / 1024:.1f} KiB of int8 entries, {lut.entries.shape[0]} rows of "
-        f"{scale}x{scale}; sampling interval 2^{lut.interval}). Inspect with `hatast lut info {stem}.npz`.",
-        "- Data: BSDS400 (400 natural images, disjoint from BSD100), LR made by MATLAB-bicubic downsampling of each"
-        " whole image, random crops with flips and rotations.",
-        f"- Stage 1, net: {net['iterations']} iterations, batch {net['batch']} of {net['crop']}x{net['crop']} LR crops,"
-        f" Adam {net['lr']:g} (`options/train/{stem}_CPU_net.yml`), {net['minutes']:.0f} min on a 2-core CPU"
-        " (including start-up and validation); transferred to the table.",
-        f"- Stage 2, table fine-tuning: {table['iterations']} iterations, batch {table['batch']} of "
-        f"{table['crop']}x{table['crop']} LR crops, Adam {table['lr']:g} on the entries "
-        f"(`options/train/{stem}_CPU_table.yml`), {table['minutes']:.0f} min.",
-        f"- Speed: {ms:.1f} ms median for RGB 320x180 -> {320 * scale}x{180 * scale} with the rotation ensemble "
-        "(fused CPU kernel, 2 threads; `benchmarks/bench_lut.py`'s measurement of this file: median of 3 processes x "
-        "3 runs; the spread between such runs on the 2-core development machine is about 30%).",
-        "",
-        "PSNR (dB) / SSIM on Y, border = scale, BasicSR's metrics, measured by `hatast bench`'s runner:",
-        "",
-        "| | Set5 | Set14 |",
-        "|---|---|---|",
-        f"| after stage 1 (net transferred to the table) | {scores(net)} |",
-        f"| after stage 2 (table fine-tuned) = this file | {scores(table)} |",
-    ]
-    if published_pair(kind, scale):
-        p5, p14 = published_pair(kind, scale)
-        m = table["metrics"]
-        lines += [f"| published (DIV2K, 200k iterations) | {p5:.2f} | {p14:.2f} |",
-                  f"| gap to published | {m['Set5']['psnr'] - p5:+.2f} | {m['Set14']['psnr'] - p14:+.2f} |"]
-    lines.append("| bicubic (MATLAB imresize, `hatast bench`'s baseline, same metric) | "
-                 + " | ".join(f"{p:.2f} / {q:.4f}" for p, q in bicubic.values()) + " |")
-    lines += ["", f"Produced by `python scripts/release_srlut.py --data <root> --models {kind}{scale}`.", ""]
-    (args.out / f"{stem}.md").write_text("\n".join(lines))
+    rows = [row("after stage 1 (net transferred to the table)", net["metrics"]),
+            row("after stage 2 (table fine-tuned) = this file", tuned["metrics"])]
+    sections = []
+    known = published_pair(kind, scale)
+    if known:
+        rows.append(ScoreRow("published (DIV2K, 200k iterations)",
+                             {"Set5": [known[0], None], "Set14": [known[1], None]}))
+        m = tuned["metrics"]
+        sections.append(Section("Gap to published", f"This file minus the published PSNR (dB): Set5 "
+                                f"{m['Set5']['psnr'] - known[0]:+.2f}, Set14 {m['Set14']['psnr'] - known[1]:+.2f}."))
+    rows.append(ScoreRow("bicubic (MATLAB imresize, `hatast bench`'s baseline, same metric)",
+                         {s: list(measured["bicubic"][s]) for s in ("Set5", "Set14")}))
+    return table_entry(
+        table, stem, title=f"SR-LUT {kind} x{scale} look-up table",
+        summary=f"`{stem}.npz`: {lut.nbytes / 1024:.1f} KiB of int8 entries, {lut.entries.shape[0]} rows of "
+                f"{scale}x{scale}; sampling interval 2^{lut.interval}. Inspect with `hatast lut info {stem}.npz`.",
+        data="BSDS400 (400 natural images, disjoint from BSD100), LR made by MATLAB-bicubic downsampling of each "
+             "whole image, random crops with flips and rotations.",
+        stages=[Stage("Stage 1, net", net["iterations"], f"options/train/{stem}_CPU_net.yml", net["minutes"],
+                      f"Batch {net['batch']} of {net['crop']}x{net['crop']} LR crops, Adam {net['lr']:g}; the time "
+                      "includes start-up and validation; transferred to the table."),
+                Stage("Stage 2, table fine-tuning", tuned["iterations"], f"options/train/{stem}_CPU_table.yml",
+                      tuned["minutes"], f"Batch {tuned['batch']} of {tuned['crop']}x{tuned['crop']} LR crops, Adam "
+                      f"{tuned['lr']:g} on the entries.")],
+        results_protocol="PSNR (dB) / SSIM on Y, border = scale, BasicSR's metrics, measured by `hatast bench`'s "
+                         "runner:",
+        results=rows,
+        speed=f"{measured['speed_ms']:.1f} ms median for RGB 320x180 -> {320 * scale}x{180 * scale} with the rotation "
+              "ensemble (fused CPU kernel, 2 threads; `benchmarks/bench_lut.py`'s measurement of this file: median of "
+              "3 processes x 3 runs; the spread between such runs on the 2-core development machine is about 30%).",
+        produced_by=f"python scripts/release_srlut.py --data <root> --models {kind}{scale}",
+        sections=sections)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="root with train/BSDS400 and benchmark/Set5, Set14")
     parser.add_argument("--models", nargs="+", default=["V4", "F4", "S4", "S2", "S3"], help="kind + scale, e.g. S4")
-    parser.add_argument("--out", type=Path, default=REPO / "weights" / "srlut")
+    parser.add_argument("--out", type=Path, default=REPO / "hatast" / "weights" / "srlut")
     parser.add_argument("--cards-only", action="store_true",
-                        help="train nothing: re-time the released tables and rewrite their cards (on a quiet machine)")
+                        help="train nothing: publish the entries and cards again from the stored measurements")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="time the tables and measure bicubic again (on a quiet machine)")
     args = parser.parse_args()
+    check_out(args, "srlut")
     args.data = args.data.resolve()
     for needed in ("train/BSDS400", "benchmark/Set5/HR", "benchmark/Set14/HR"):
         if not (args.data / needed).is_dir():

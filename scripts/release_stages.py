@@ -1,5 +1,7 @@
 """What the release scripts of the table families share (``release_srlut.py``, ``release_imlut.py``): running a
-command into a log, and the two CPU-recipe stages (net, then table fine-tuning) with a resume marker per stage."""
+command into a log, the two CPU-recipe stages (net, then table fine-tuning) with a resume marker per stage, the
+other measurements of a released file kept beside the stage results, and the manifest entry of a table file (the
+card is rendered from it by :func:`hatast.release.publish`)."""
 
 from __future__ import annotations
 
@@ -49,3 +51,53 @@ def train_stages(stem: str, args, score: Callable[[Path], dict], recipe: Callabl
         final = REPO / "experiments" / f"{stem}_CPU_table" / "models" / "net_g_latest.npz"
         write_bytes_atomic(args.out / f"{stem}.npz", final.read_bytes())
     return results
+
+
+def check_out(args, family: str) -> None:
+    """The release files go in ``<weights>/<family>`` and the manifest in ``<weights>``: ``--out`` must name such a
+    folder, so that :func:`hatast.release.publish` writes the card next to the files."""
+    if args.out.name != family:
+        raise SystemExit(f"--out {args.out}: must be a folder named {family!r} (<weights folder>/{family}); the "
+                         "manifest goes in its parent")
+
+
+def stored_measurements(path: Path, release_file: Path, measure: dict[str, Callable[[], object]],
+                        remeasure: bool = False) -> dict:
+    """What was measured on ``release_file`` besides the stage scores (speed, baselines), kept in ``path`` so that
+    ``--cards-only`` renders the card without timing again on a busy machine. Each key of ``measure`` missing from
+    the record is measured and stored; everything is measured again with ``remeasure`` or when the record is of
+    another file (its SHA-256 differs)."""
+    from hatast.utils.files import file_sha256, write_bytes_atomic
+
+    digest = file_sha256(release_file)
+    record = json.loads(path.read_text()) if path.exists() else {}
+    if remeasure or record.get("sha256") != digest:
+        record = {"sha256": digest}
+    missing = [key for key in measure if key not in record]
+    for key in missing:
+        record[key] = measure[key]()
+    if missing:
+        write_bytes_atomic(path, (json.dumps(record, indent=2) + "\n").encode())
+    return record
+
+
+def table_entry(path: Path, name: str, **fields):
+    """The manifest entry of a released table file: what :func:`hatast.release.write_release_files` records for a
+    table (architecture, scale, config, parameters = table entries, the file with its SHA-256 and size), without
+    copying the file, plus ``fields`` (title, summary, stages, results...)."""
+    from hatast.lut.table import load_file
+    from hatast.release import Release, ReleaseFile
+    from hatast.utils.files import file_sha256
+
+    loaded = load_file(path)
+    if loaded.family == "imlut":
+        architecture, scale, config = "IMLUT tables", "any", dict(loaded.config)
+    else:
+        sr = loaded.tables["sr"]
+        architecture, scale = f"SR-LUT {sr.kind} table", int(sr.scale)
+        config = {"kind": sr.kind, "interval": sr.interval, **loaded.config}
+    entries = sum(int(t.entries.size) for t in loaded.tables.values())
+    base = dict(name=name, title=architecture, family=loaded.family, architecture=architecture, scale=scale,
+                files=[ReleaseFile(path.name, file_sha256(path), path.stat().st_size)], config=config,
+                parameters=entries, source="hatast", licence="Apache-2.0")
+    return Release(**{**base, **fields})

@@ -171,7 +171,7 @@ def test_a_bad_image_is_skipped_and_the_batch_goes_on(tmp_path, photos, table, c
     skipped = [line for line in err.splitlines() if line.startswith("skipped: ")]
     assert len(skipped) == 2 and "broken.png: not a readable image" in skipped[0]
     assert "empty.jpg: not a readable image (empty file)" in skipped[1]
-    assert err.splitlines()[-1] == "2 of 4 image(s) failed"
+    assert err.splitlines()[-1].startswith("2 of 4 image(s) upscaled, 2 failed, in ")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["other.png", "pic.png"]
 
 

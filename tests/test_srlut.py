@@ -203,7 +203,7 @@ def test_lut_net_refuses_a_table_that_contradicts_the_options(tmp_path):
         LUTNet(str(path), upscale=4)
 
 
-RELEASED = sorted((REPO / "weights" / "srlut").glob("SRLUT-*.npz"))
+RELEASED = sorted((REPO / "hatast" / "weights" / "srlut").glob("SRLUT-*.npz"))
 
 
 @pytest.mark.parametrize("table_path", RELEASED, ids=[p.stem for p in RELEASED])
@@ -227,3 +227,10 @@ def test_released_table_reproduces_its_model_card(table_path):
     assert abs(np.mean(scores) - record["metrics"]["Set5"]["psnr"]) < 1e-6
     card = table_path.with_suffix(".md").read_text()
     assert f"| after stage 2 (table fine-tuned) = this file | {record['metrics']['Set5']['psnr']:.2f} /" in card
+    from hatast.release import PACKAGE_WEIGHTS, read_manifest
+    from hatast.release import card as render
+
+    entry = read_manifest(PACKAGE_WEIGHTS / "manifest.json")[table_path.stem]
+    assert card == render(entry)  # the card is the manifest entry's
+    own = next(row for row in entry.results if row.label.endswith("this file"))
+    assert own.scores["Set5"] == [record["metrics"]["Set5"]["psnr"], record["metrics"]["Set5"]["ssim"]]

@@ -122,7 +122,7 @@ def test_upscale_refuses_what_does_not_fit(tmp_path, usrnet_weights):
         (["-w", str(usrnet_weights), "--scale", "5", "--kernel", "gaussian:1"], "runs at scales 1, 2, 3, 4"),
         (["-w", str(usrnet_weights), "--scale", "2", "--kernel", "gaussian:x"], "not a number"),
         (["-w", str(usrnet_weights), "--scale", "2", "--noise", "3"], "give --kernel too"),
-        (["-w", str(REPO / "weights/srlut/SRLUT-S_SRx4.npz"), "--kernel", "gaussian:1"], "takes no blur kernel"),
+        (["-w", str(REPO / "hatast/weights/srlut/SRLUT-S_SRx4.npz"), "--kernel", "gaussian:1"], "takes no blur kernel"),
     ]
     for extra, message in cases:
         out = _run(base + extra, tmp_path, ok=False)
@@ -151,27 +151,31 @@ def test_bench_usrnet_table1(tmp_path, usrnet_weights):
     out = _run(cmd, tmp_path)
     assert "99.0000" in (tmp_path / "res" / "USRNet" / "Tiny_x4_n0.csv").read_text()
     # a network that takes no kernel is refused on one line
-    table = str(REPO / "weights/srlut/SRLUT-S_SRx4.npz")
+    table = str(REPO / "hatast/weights/srlut/SRLUT-S_SRx4.npz")
     bad = _run([table if part == str(usrnet_weights) else part for part in cmd], tmp_path, ok=False)
     assert bad.returncode == 2 and "needs a network that takes a blur kernel" in bad.stderr
 
 
 def test_released_usrnet_tiny_matches_its_card():
-    """The shipped files load strictly (pth and safetensors hold the same tensors, the config in the metadata) and
-    their SHA-256 sums are the ones the model card states."""
+    """The shipped files load strictly (pth and safetensors hold the same tensors, the config in the metadata), their
+    SHA-256 sums and sizes are the manifest's, and the model card is the one rendered from the manifest entry."""
     import hashlib
     import json
 
     from safetensors import safe_open
 
     from hatast.archs.detect import detect
+    from hatast.release import PACKAGE_WEIGHTS, card, read_manifest
     from hatast.utils.checkpoint import read_state_dict
 
-    folder = REPO / "weights" / "usrnet"
-    card = (folder / "USRNet-tiny_CPU.md").read_text()
+    folder = REPO / "hatast" / "weights" / "usrnet"
+    release = read_manifest(PACKAGE_WEIGHTS / "manifest.json")["USRNet-tiny_CPU"]
+    assert (folder / "USRNet-tiny_CPU.md").read_text() == card(release)
+    files = {f.name: f for f in release.files}
     for suffix in (".pth", ".safetensors"):
-        digest = hashlib.sha256((folder / f"USRNet-tiny_CPU{suffix}").read_bytes()).hexdigest()
-        assert f"`USRNet-tiny_CPU{suffix}` | `{digest}`" in card
+        data = (folder / f"USRNet-tiny_CPU{suffix}").read_bytes()
+        record = files[f"USRNet-tiny_CPU{suffix}"]
+        assert (record.sha256, record.bytes) == (hashlib.sha256(data).hexdigest(), len(data))
     state, entry = read_state_dict(folder / "USRNet-tiny_CPU.pth")
     model = detect(state)
     model.network.load_state_dict(state, strict=True)
@@ -179,3 +183,5 @@ def test_released_usrnet_tiny_matches_its_card():
     with safe_open(str(folder / "USRNet-tiny_CPU.safetensors"), "pt") as f:
         assert json.loads(f.metadata()["config"]) == {k: v for k, v in model.config.items() if k != "type"}
         assert all(torch.equal(f.get_tensor(k), v) for k, v in state.items())
+    assert release.config == {k: v for k, v in model.config.items() if k != "type"}
+    assert release.parameters == sum(v.numel() for v in state.values())

@@ -25,14 +25,17 @@ _OCAB = "layers.0.residual_group.overlap_attn."
 USRNET_SCALES = (1, 2, 3, 4)
 """The scales USRNet is trained for (it takes any integer scale as an input, these are the ones we test)."""
 
+HALF_PRECISION = ("float32", "bfloat16", "float16")
+"""Networks tested in half precision too (tests/test_upscale_command.py: within 1e-2 of float32)."""
+
 ARCHITECTURES: list[Architecture] = [  # the most specific first: HATAST's keys include HAT's
     Architecture("HATAST", HATAST,
                  KeyCondition(_HAT_KEYS, any_prefix=((_OCAB + "assa.", _OCAB + "mlp.linear1.",
                                                       _OCAB + "key_position_bias"),)),
                  hat_ast_config_from_state_dict, scale=lambda net: net.upscale,
-                 size_multiple=lambda net: net.window_size),
+                 size_multiple=lambda net: net.window_size, dtypes=HALF_PRECISION),
     Architecture("HAT", HAT, KeyCondition(_HAT_KEYS), hat_config_from_state_dict, scale=lambda net: net.upscale,
-                 size_multiple=lambda net: net.window_size),
+                 size_multiple=lambda net: net.window_size, dtypes=HALF_PRECISION),
     Architecture("SRLUTNet", SRLUTNet,
                  KeyCondition(frozenset({"net.body.0.weight", "net.body.0.bias"}), check=is_srlut_state_dict),
                  srlut_config_from_state_dict, scale=lambda net: net.upscale),

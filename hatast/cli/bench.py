@@ -1,7 +1,7 @@
 """``hatast bench``: PSNR/SSIM, size and speed of a checkpoint or table on the SR benchmark sets, next to the
 bicubic baseline and the published figures the package knows.
 
-    hatast bench -w weights/srlut/SRLUT-S_SRx4.npz --data ../shared/data/benchmark --sets Set5 Set14 --scale 4
+    hatast bench -w hatast/weights/srlut/SRLUT-S_SRx4.npz --data ../shared/data/benchmark --sets Set5 Set14 --scale 4
 
 Writes ``<out>/<method>/<set>_x<s>.csv`` (one row per image: PSNR, SSIM, milliseconds, LR size) and
 ``<out>/summary.md``, and prints the table. A rerun with the same ``-o`` computes only the images the CSV files lack.

@@ -2,7 +2,7 @@
 PSNR (Y) under each panel.
 
     hatast figure --data ../shared/data/benchmark --set Set14 --image barbara --scale 4 --box 200 300 96 96 \\
-        -w weights/srlut/SRLUT-V_SRx4.npz -w weights/srlut/SRLUT-S_SRx4.npz -o docs/figures/srlut_x4.png
+        -w hatast/weights/srlut/SRLUT-V_SRx4.npz -w hatast/weights/srlut/SRLUT-S_SRx4.npz -o docs/figures/srlut_x4.png
 """
 
 from __future__ import annotations

@@ -10,7 +10,11 @@ USAGE = """usage: hatast COMMAND [ARGS]
 commands:
   train     train from an option file          (hatast train -opt options/train/X.yml)
   test      test from an option file           (hatast test -opt options/test/X.yml)
-  upscale   upscale images with a checkpoint   (hatast upscale -w weights.pth image.png ...)
+  quickstart  upscale sample photos with the default released model; PSNR/SSIM next to bicubic
+  upscale   upscale images                     (hatast upscale photo.png --model SRLUT-S_SRx4)
+  models    the released models (--model names), where their files are, whether they are present
+  export    a network as ONNX with dynamic height and width, checked with onnxruntime
+  release   a checkpoint or table -> release files (.safetensors + .pth or .npz), manifest entry, model card
   convert-ast  HAT checkpoint -> HAT+AST checkpoint starting from the same function
   lut       SR-LUT tables: 'lut transfer' (net -> table file), 'lut info' (what a table file holds)
   bench     PSNR/SSIM, size and speed on the benchmark sets, next to bicubic and the published figures
@@ -22,7 +26,8 @@ commands:
 """
 
 
-COMMANDS = {"upscale": "upscale", "convert-ast": "convert_ast", "lut": "lut", "bench": "bench", "prepare": "prepare",
+COMMANDS = {"quickstart": "quickstart", "upscale": "upscale", "models": "models", "export": "export",
+            "release": "release", "convert-ast": "convert_ast", "lut": "lut", "bench": "bench", "prepare": "prepare",
             "figure": "figure", "demo": "demo"}
 """Command -> module of ``hatast.cli`` whose ``main(argv) -> int`` runs it (train and test go to the engine)."""
 

@@ -60,7 +60,7 @@ def network_method(weights: str, device) -> KernelMethod:
     import torch
 
     from ..inference import is_table, load_network
-    from .runner import file_sha256
+    from ..utils.files import file_sha256
 
     model = None if is_table(weights) else load_network(weights, None, device)[0]
     if model is None or "kernel" not in model.extra_inputs:

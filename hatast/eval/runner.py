@@ -10,7 +10,6 @@ BasicSR's metrics (:mod:`hatast.eval.metrics`), and the row is appended to ``<ou
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 import statistics
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import write_bytes_atomic
+from ..utils.files import file_sha256, write_bytes_atomic
 from ..utils.image import Image, read_image
 from .baselines import interpolate
 from .metrics import score
@@ -137,14 +136,6 @@ def weights_method(weights: str | Path, device, tile: int = 0, tile_pad: int = 3
     return Method(label, run, published_name=None if self_ensemble else variant, parameters=parameters,
                   storage_bytes=storage, macs=count_macs(model.network, call=upscaler.network_forward(device)),
                   source=source)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def distinct_labels(paths: list[str | Path]) -> list[str]:

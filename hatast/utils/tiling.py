@@ -64,6 +64,7 @@ def tiled_forward(
     tile_size: int,
     tile_pad: int = 32,
     multiple: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """Run ``fn`` (``[B, C, h, w]`` -> ``[B, C', h * scale, w * scale]``) over ``x`` tile by tile.
 
@@ -71,6 +72,7 @@ def tiled_forward(
         x: ``[B, C, H, W]``.
         tile_size: core size in input pixels (rounded up to ``multiple``).
         tile_pad: context on each side in input pixels (rounded up to ``multiple``).
+        progress: called as ``progress(done, total)`` after each tile.
     Returns:
         ``[B, C', H * scale, W * scale]``, equal to ``fn(x)`` wherever tiles see enough context.
     """
@@ -80,7 +82,10 @@ def tiled_forward(
     pad = _round_up(tile_pad, multiple)
     b, _, h, w = x.shape
     if tile >= h and tile >= w:
-        return _run_tile(fn, x, scale, tile, pad, multiple, "the only tile")
+        result = _run_tile(fn, x, scale, tile, pad, multiple, "the only tile")
+        if progress is not None:
+            progress(1, 1)
+        return result
     radius = pad // 2
     rows, cols = math.ceil(h / tile), math.ceil(w / tile)
     out = weight = None
@@ -102,7 +107,9 @@ def tiled_forward(
             region = (slice(iy0 * scale, iy1 * scale), slice(ix0 * scale, ix1 * scale))
             out[..., region[0], region[1]] += result * wt
             weight[..., region[0], region[1]] += wt
-    return out / weight
+            if progress is not None:
+                progress(i * cols + j + 1, rows * cols)
+    return out.div_(weight)
 
 
 def _run_tile(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile: int, pad: int, multiple: int,
@@ -123,3 +130,91 @@ def _run_tile(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile: int, 
     if tuple(result.shape[-2:]) != expected:
         raise TileError(f"{name}: the network returned {tuple(result.shape[-2:])}, expected {expected}")
     return result
+
+
+def tile_count(height: int, width: int, tile_size: int, multiple: int = 1) -> int:
+    """How many tiles :func:`tiled_forward` cuts an ``height x width`` input into."""
+    tile = _round_up(tile_size, multiple)
+    return math.ceil(height / tile) * math.ceil(width / tile)
+
+
+def free_memory(device: torch.device | str) -> int | None:
+    """Bytes the process can still allocate on ``device`` (CUDA: free device memory; CPU: the kernel's
+    ``MemAvailable``), or None where it cannot be known."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "mps":
+        return torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory()
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def peak_memory(fn: Callable[[Tensor], Tensor], x: Tensor) -> int | None:
+    """The rise in memory while ``fn(x)`` runs, in bytes (CUDA: the allocator's peak; CPU on Linux: the rise of the
+    resident-set high-water mark, reset just before), or None where it cannot be measured."""
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
+        before = torch.cuda.memory_allocated(x.device)
+        torch.cuda.reset_peak_memory_stats(x.device)
+        fn(x)
+        return torch.cuda.max_memory_allocated(x.device) - before
+    if x.device.type != "cpu":
+        return None
+    try:
+        before = _status_bytes("VmRSS")
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current resident set
+        fn(x)
+        return max(_status_bytes("VmHWM") - before, 0)
+    except (OSError, ValueError):
+        return None
+
+
+def _status_bytes(field: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"{field} not in /proc/self/status")
+
+
+PROBE_SIZE = 64
+"""Side of the crop whose peak memory gives the bytes per input pixel."""
+MEMORY_FRACTION = 0.5
+"""Share of the free memory a tile may use: the rest is headroom (other processes, allocator slack)."""
+FALLBACK_TILE = 256
+"""Tile size where memory cannot be measured (not Linux, MPS)."""
+
+
+def auto_tile_size(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile_pad: int, multiple: int = 1) -> int:
+    """A tile size for ``fn`` on ``x`` ``[B, C, H, W]`` that fits in memory: 0 (the whole image) when that fits.
+
+    The peak memory of one forward pass on a ``PROBE_SIZE`` crop of ``x`` (fixed costs included, so the estimate
+    errs large) gives the bytes per input pixel; the whole-image output and blending buffers are set aside from
+    ``MEMORY_FRACTION`` of the free memory, and the largest tile (plus its context) that fits the rest is chosen.
+    Tiles that still run out of memory are halved by :func:`tiled_forward`.
+    """
+    b, c, h, w = x.shape
+    side = _round_up(PROBE_SIZE, multiple)
+    if h <= side and w <= side:
+        return 0
+    free = free_memory(x.device)
+    peak = peak_memory(fn, x[..., :side, :side]) if free is not None else None
+    if free is None or peak is None:
+        return FALLBACK_TILE
+    per_pixel = max(peak, 1) / (min(h, side) * min(w, side))
+    # the result, its weights and the division's output are whole-image sized, in the input's dtype
+    buffers = (2 * c + 1) * b * h * w * scale * scale * x.element_size()
+    budget = MEMORY_FRACTION * free - buffers
+    if per_pixel * h * w <= budget:
+        return 0
+    if budget <= 0:
+        return multiple  # smallest tile; tiled_forward reports the failure if even that does not fit
+    pad = _round_up(tile_pad, multiple)
+    side = int(math.sqrt(budget / per_pixel)) - 2 * pad
+    return max(side // multiple * multiple, multiple)
