@@ -310,14 +310,17 @@ def release_table(entries: Iterable[Release]) -> str:
     lines = ["| `--model` | what | scale | parameters | file | Set5 / Set14 PSNR-Y (dB)* | card |",
              "|---|---|---|---|---|---|---|"]
     for e in entries:
-        own = next((r for r in e.results if r.label.endswith("this file")), e.results[0] if e.results else None)
+        own = next((r for r in e.results if r.label.endswith("this file")), None)
         psnr = " / ".join(_score(own.scores.get(s))[:5] for s in ("Set5", "Set14")) if own else "-"
-        storage = _bytes(e.storage)
-        where = "in the wheel" if e.source == "hatast" and shipped(preferred(e.files).name) else "weights folder"
+        if own is None and e.results:  # the authors' files: their published figures, said to be such
+            psnr = " / ".join(_score(e.results[0].scores.get(s))[:5] for s in ("Set5", "Set14")) + " (published)"
+        where = "in the wheel" if e.source == "hatast" and shipped(preferred(e.files).name) else (
+            "bring it: `--weights-dir`" if e.source == "authors" else "repository only")
+        size = _bytes(e.storage) + ", " if e.storage else ""
         lines.append(f"| `{e.name}` | {e.title} | {_scale_text(e.scale)} | {_size(e.parameters)} | "
-                     f"{storage}, {where} | {psnr} | [card](hatast/weights/{e.folder}/{e.name}.md) |")
-    lines += ["", "\\* the card's row for the file itself, at the model's scale (x4 for any-scale models; USRNet on "
-              "the bicubic LR files with the bicubic kernel)."]
+                     f"{size}{where} | {psnr} | [card](hatast/weights/{e.folder}/{e.name}.md) |")
+    lines += ["", "\\* the card's row for the file itself (for the authors' files, their published figures), at the "
+              "model's scale (x4 for any-scale models; USRNet on the bicubic LR files with the bicubic kernel)."]
     return "\n".join(lines) + "\n"
 
 
@@ -341,10 +344,10 @@ FAMILIES = {"HAT": "hat", "HATAST": "hat_ast", "USRNet": "usrnet", "IMNet": "iml
 """Detected architecture -> family (the sub-folder of the package's weights)."""
 
 
-def write_release_files(source: str | os.PathLike, name: str, folder: str | os.PathLike,
+def write_release_files(source: str | os.PathLike, name: str, root: str | os.PathLike,
                         param_key: str | None = None) -> Release:
-    """Turn a training checkpoint or a table file into release files in ``folder`` and return a manifest entry
-    holding what the files say (name, family, architecture, scale, config, parameters, files with SHA-256).
+    """Turn a training checkpoint or a table file into release files in ``root/<family>/`` and return a manifest
+    entry holding what the files say (name, family, architecture, scale, config, parameters, files with SHA-256).
 
     Networks: the EMA weights (``params_ema``, else ``params``, else a bare state dict; ``param_key`` to choose),
     nothing else from the checkpoint (optimizer state, iteration counters), as float32 ``<name>.safetensors`` (the
@@ -352,11 +355,12 @@ def write_release_files(source: str | os.PathLike, name: str, folder: str | os.P
     ``weights_only``), keeping the authors' key names and persistent buffers so other loaders recognise them.
     Tables: ``<name>.npz``, checked readable, copied byte for byte.
     """
-    source, folder = Path(source), Path(folder)
+    source, root = Path(source), Path(root)
     if source.suffix.lower() in (".npz", ".npy"):
         from .lut.table import load_file
 
         loaded = load_file(source)
+        folder = root / loaded.family
         scale = "any" if loaded.family == "imlut" else int(loaded.tables["sr"].scale)
         entries = sum(t.entries.size for t in loaded.tables.values())
         target = folder / f"{name}.npz"
@@ -378,6 +382,7 @@ def write_release_files(source: str | os.PathLike, name: str, folder: str | os.P
 
     state, entry = read_state_dict(source, param_key)
     model = detect(state)
+    folder = root / FAMILIES.get(model.name, model.name.lower())
     # contiguous float32 copies: safetensors refuses views that share storage
     state = {k: (v.detach().to(torch.float32) if v.is_floating_point() else v.detach()).contiguous().clone()
              for k, v in state.items()}
