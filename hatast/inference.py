@@ -86,6 +86,8 @@ class Upscaler:
     """The dtype networks run in (one their descriptor lists as tested); inputs are cast to it, outputs back."""
     last_tile: int | None = None
     """The tile size the last network call used (0: the whole image), chosen automatically when not given."""
+    bytes_per_pixel: float | None = None
+    """The network's peak memory per input pixel, measured once (for automatic tile sizes)."""
 
     @classmethod
     def load(cls, weights: str, param_key: str | None, device: torch.device | str, scale=None,
@@ -249,7 +251,7 @@ class Upscaler:
             return out.astype(np.uint16) * 257 if image.max_value > 255 else out
         import torch
 
-        from .utils.tiling import TileError, auto_tile_size, is_out_of_memory, tiled_forward
+        from .utils.tiling import TileError, is_out_of_memory, tiled_forward
 
         if tile:
             self.check_tile(error=UpscaleError)
@@ -258,8 +260,7 @@ class Upscaler:
                 lq = image.tensor().to(device=device, dtype=getattr(torch, self.precision))
                 network = self.network_forward(device)
                 if tile is None:
-                    tile = 0 if self.model.tiling == "none" else auto_tile_size(
-                        network, lq, self.scale, tile_pad, self.model.size_multiple)
+                    tile = 0 if self.model.tiling == "none" else self._auto_tile(network, lq, tile_pad)
                 if tile:
                     def forward(x):
                         return tiled_forward(network, x, self.scale, tile, tile_pad, self.model.size_multiple,
@@ -276,6 +277,17 @@ class Upscaler:
             raise UpscaleError("out of memory" + ("" if tile else " (try --tile 256)")) from None
         finally:
             self.last_tile = tile
+
+
+    def _auto_tile(self, network, lq: torch.Tensor, tile_pad: int) -> int:
+        """The tile size for ``lq`` from the free memory; the network's bytes per pixel are measured once."""
+        from .utils import tiling
+
+        multiple = self.model.size_multiple
+        side = -(-tiling.PROBE_SIZE // multiple) * multiple
+        if self.bytes_per_pixel is None and (lq.shape[-2] > side or lq.shape[-1] > side):
+            self.bytes_per_pixel = tiling.bytes_per_pixel(network, lq, multiple)
+        return tiling.auto_tile_size(network, lq, self.scale, tile_pad, multiple, self.bytes_per_pixel)
 
 
 def load_network(weights: str, param_key: str | None, device) -> tuple[ModelDescriptor, str]:

@@ -82,8 +82,11 @@ def measure(entry: Release, weights: Path, root: str, sets: list[str], out: Path
     entry.results = [ScoreRow(f"{entry.name} = this file", own), ScoreRow("bicubic (MATLAB imresize)", bicubic)]
     entry.results_protocol = (f"PSNR (dB) / SSIM on Y, border {scale}, BasicSR's metrics, measured by "
                               f"`hatast release --bench` (the benchmark runner) at x{scale}:")
-    entry.speed = (f"{statistics.median(times):.1f} ms median per image over {', '.join(sets)} on the CPU "
-                   "(the runner's timing, one process).")
+    import torch
+
+    entry.speed = (f"{statistics.median(times):.1f} ms median per image over {', '.join(sets)} on the CPU, "
+                   f"{torch.get_num_threads()} threads (the benchmark runner's timing of each image once, after a "
+                   "warm-up call).")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -191,23 +191,33 @@ FALLBACK_TILE = 256
 """Tile size where memory cannot be measured (not Linux, MPS)."""
 
 
-def auto_tile_size(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile_pad: int, multiple: int = 1) -> int:
+def bytes_per_pixel(fn: Callable[[Tensor], Tensor], x: Tensor, multiple: int = 1) -> float | None:
+    """Peak memory of ``fn`` on a ``PROBE_SIZE`` crop of ``x`` per input pixel (fixed costs included, so the
+    estimate errs large), or None where memory cannot be measured."""
+    side = _round_up(PROBE_SIZE, multiple)
+    crop = x[..., :side, :side]
+    peak = peak_memory(fn, crop)
+    return None if peak is None else max(peak, 1) / (crop.shape[-2] * crop.shape[-1])
+
+
+def auto_tile_size(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile_pad: int, multiple: int = 1,
+                   per_pixel: float | None = None) -> int:
     """A tile size for ``fn`` on ``x`` ``[B, C, H, W]`` that fits in memory: 0 (the whole image) when that fits.
 
-    The peak memory of one forward pass on a ``PROBE_SIZE`` crop of ``x`` (fixed costs included, so the estimate
-    errs large) gives the bytes per input pixel; the whole-image output and blending buffers are set aside from
-    ``MEMORY_FRACTION`` of the free memory, and the largest tile (plus its context) that fits the rest is chosen.
-    Tiles that still run out of memory are halved by :func:`tiled_forward`.
+    ``per_pixel`` (bytes per input pixel; measured by :func:`bytes_per_pixel` when not given) times the image
+    must fit in ``MEMORY_FRACTION`` of the free memory, less the whole-image output and blending buffers; if it
+    does not, the largest tile (plus its context) that does is chosen. Tiles that still run out of memory are
+    halved by :func:`tiled_forward`.
     """
     b, c, h, w = x.shape
     side = _round_up(PROBE_SIZE, multiple)
     if h <= side and w <= side:
         return 0
     free = free_memory(x.device)
-    peak = peak_memory(fn, x[..., :side, :side]) if free is not None else None
-    if free is None or peak is None:
+    if free is not None and per_pixel is None:
+        per_pixel = bytes_per_pixel(fn, x, multiple)
+    if free is None or per_pixel is None:
         return FALLBACK_TILE
-    per_pixel = max(peak, 1) / (min(h, side) * min(w, side))
     # the result, its weights and the division's output are whole-image sized, in the input's dtype
     buffers = (2 * c + 1) * b * h * w * scale * scale * x.element_size()
     budget = MEMORY_FRACTION * free - buffers
