@@ -36,7 +36,8 @@ setup(
         "safetensors",
         "tqdm",
     ],
-    extras_require={"test": ["pytest", "ruff", "hypothesis"]},
+    # test peers: spandrel loads released HAT files; onnx, onnxscript (torch's exporter) and onnxruntime check exports
+    extras_require={"test": ["pytest", "ruff", "hypothesis", "spandrel", "onnx", "onnxscript", "onnxruntime"]},
     entry_points={
         "console_scripts": [
             "hatast=hatast.cli.main:main",

@@ -228,3 +228,18 @@ def test_one_rule_for_the_checkpoint_entry(tmp_path, capsys, monkeypatch):
     tested = cv2.imread("results/entry/visualization/one/a_sr.png")
     assert np.array_equal(tested, cv2.imread("up/a.png"))
     assert any("w.pth [params_ema]" in message for message in records)  # the log line names the entry
+
+
+def test_atomic_writes_get_the_mode_a_new_file_gets(tmp_path):
+    """Before: every atomic write (images, checkpoints, releases, ONNX files) came out 0600, mkstemp's mode."""
+    import os
+
+    from hatast.utils.files import write_bytes_atomic
+
+    mask = os.umask(0o022)
+    try:
+        write_bytes_atomic(tmp_path / "a.bin", b"x")
+        (tmp_path / "b.bin").write_bytes(b"x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == (tmp_path / "b.bin").stat().st_mode & 0o777

@@ -117,16 +117,33 @@ class ShiftMask:
         return ShiftMask(self.mask.to(device, dtype), self.masked.to(device), self.free.to(device), self.num_windows)
 
 
+def _window_region_labels(height: int, width: int, window_size: int, shift_size: int,
+                          device: torch.device | None = None) -> Tensor:
+    """``[nW, N]``: which of the 3 x 3 regions of the cyclically shifted map (bands ``[0, -ws)``, ``[-ws, -shift)``,
+    ``[-shift, end)`` of rows and of columns) every token of every window comes from.
+
+    Built from comparisons with the size rather than slice assignments, so an exported graph computes it from its
+    runtime size (``height`` and ``width`` may be symbolic)."""
+    def band(length: int) -> Tensor:
+        i = torch.arange(length, device=device)
+        return (i >= length - window_size).long() + (i >= length - shift_size).long()
+
+    region = 3 * band(height)[:, None] + band(width)[None, :]
+    return window_partition(region[None, :, :, None], window_size).squeeze(-1)
+
+
+def dense_shifted_window_mask(height: int, width: int, window_size: int, shift_size: int,
+                              device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+    """The shifted-window mask of every window, ``[nW, 1, N, N]`` (:meth:`ShiftMask.dense`), in tensor operations
+    only: what an exported graph uses, since choosing the masked windows (``nonzero``) depends on data."""
+    labels = _window_region_labels(height, width, window_size, shift_size, device)
+    different = labels[:, None, :] != labels[:, :, None]
+    return torch.zeros((), device=device, dtype=dtype).masked_fill(different, SHIFT_MASK_VALUE).unsqueeze(1)
+
+
 def shifted_window_mask(height: int, width: int, window_size: int, shift_size: int) -> ShiftMask:
     """Shifted-window attention mask for a ``height x width`` map (multiples of ``window_size``)."""
-    region = torch.zeros(1, height, width, 1)
-    bounds = (slice(0, -window_size), slice(-window_size, -shift_size), slice(-shift_size, None))
-    label = 0
-    for rows in bounds:
-        for cols in bounds:
-            region[:, rows, cols, :] = label
-            label += 1
-    windows = window_partition(region, window_size).squeeze(-1)  # [nW, N] region label of every token
+    windows = _window_region_labels(height, width, window_size, shift_size)  # [nW, N]
     needs_mask = (windows != windows[:, :1]).any(1)  # windows holding more than one region
     masked = needs_mask.nonzero().squeeze(1)
     labels = windows[masked]
@@ -177,7 +194,8 @@ class BiasLookup:
         self._bias: Tensor | None = None
 
     def __call__(self, table: Tensor, index: Tensor) -> Tensor:
-        if not self.enabled or (torch.is_grad_enabled() and table.requires_grad):
+        # exporting: fake tensors have no storage to key on, and the graph must gather from its own table
+        if not self.enabled or (torch.is_grad_enabled() and table.requires_grad) or torch.compiler.is_exporting():
             return self._gather(table, index)
         key = (table.data_ptr(), table._version, table.dtype, table.device, index.data_ptr(), index._version)
         if key != self._key:
@@ -211,7 +229,9 @@ def window_attention(
     Returns:
         ``[B * nW, nH, Nq, d]``.
     """
-    if impl == "reference":
+    # exporting: the explicit formula, because SDPA's decomposition for export lays its output out differently
+    # from the kernel it was traced with, which breaks the views that follow it
+    if impl == "reference" or torch.compiler.is_exporting():
         attn = (q * scale) @ k.transpose(-2, -1)
         if bias.shape[0] == 1:
             attn = attn + bias
@@ -244,13 +264,18 @@ def shifted_window_attention(
     k: Tensor,
     v: Tensor,
     bias: Tensor,
-    shift: ShiftMask,
+    shift: ShiftMask | Tensor,
     scale: float,
     impl: AttentionImpl = "fused",
     dropout_p: float = 0.0,
 ) -> Tensor:
     """:func:`window_attention` for shifted windows: the masked windows and the free ones are attended separately,
-    so ``bias + mask`` is only formed for the ``nB`` masked windows. Shapes as in :func:`window_attention`."""
+    so ``bias + mask`` is only formed for the ``nB`` masked windows. Shapes as in :func:`window_attention`.
+
+    ``shift`` may also be the dense mask ``[nW, 1, N, N]`` (:func:`dense_shifted_window_mask`, used while exporting),
+    which is added to the bias of every window."""
+    if isinstance(shift, Tensor):
+        return window_attention(q, k, v, bias + shift, scale, impl, dropout_p)
     if impl == "reference":
         return window_attention(q, k, v, bias + shift.dense(), scale, impl, dropout_p)
     bw, n_head, nq, d = q.shape
@@ -301,12 +326,12 @@ class WindowSelfAttention(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
         self.impl: AttentionImpl = "fused"
 
-    def forward(self, x: Tensor, index: Tensor, shift: ShiftMask | None = None) -> Tensor:
+    def forward(self, x: Tensor, index: Tensor, shift: ShiftMask | Tensor | None = None) -> Tensor:
         """
         Args:
             x: ``[B * nW, N, C]`` tokens of each window (N = ws * ws).
             index: ``[N, N]`` relative-position index.
-            shift: the shift mask for shifted windows, or None.
+            shift: the shift mask for shifted windows (a dense ``[nW, 1, N, N]`` one while exporting), or None.
         Returns:
             ``[B * nW, N, C]``.
         """

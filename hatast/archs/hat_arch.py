@@ -29,6 +29,7 @@ from .attention import (
     BoundedCache,
     ShiftMask,
     WindowSelfAttention,
+    dense_shifted_window_mask,
     new_bias_table,
     overlap_relative_position_index,
     shifted_window_mask,
@@ -126,7 +127,7 @@ class WindowContext:
     size: tuple[int, int]
     index_sa: Tensor  # [ws*ws, ws*ws]
     index_oca: Tensor  # [ws*ws, ows*ows]
-    shift_mask: ShiftMask
+    shift_mask: ShiftMask | Tensor  # dense [nW, 1, N, N] while exporting
 
 
 class HAB(nn.Module):
@@ -467,8 +468,13 @@ class HAT(nn.Module):
         self.attention_impl = impl
         self._mask_cache.clear()
 
-    def shift_mask(self, h: int, w: int, device: torch.device, dtype: torch.dtype) -> ShiftMask:
-        """Shifted-window mask for an ``h x w`` feature map, cached per size, device and dtype."""
+    def shift_mask(self, h: int, w: int, device: torch.device, dtype: torch.dtype) -> ShiftMask | Tensor:
+        """Shifted-window mask for an ``h x w`` feature map, cached per size, device and dtype.
+
+        While exporting, the dense mask ``[nW, 1, N, N]`` computed in the graph from the (symbolic) size instead."""
+        if torch.compiler.is_exporting():
+            return dense_shifted_window_mask(h, w, self.window_size, self.shift_size, device, dtype)
+
         def build() -> ShiftMask:
             return shifted_window_mask(h, w, self.window_size, self.shift_size).to(device, dtype)
 

@@ -96,6 +96,8 @@ def _sum_to_shape(t: Tensor, shape: torch.Size) -> Tensor:
 
 def relu_squared_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: float) -> Tensor:
     """``ReLU(q k^T * scale + bias)^2 v``; shapes as :func:`~hatast.archs.attention.window_attention`."""
+    if torch.compiler.is_exporting():  # one graph for any number of windows: no custom autograd, no Python chunks
+        return torch.matmul(q * scale, k.transpose(-2, -1)).add(bias).relu().square() @ v
     if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, bias)):
         return _ReluSquaredAttention.apply(q, k, v, bias, scale)
     # Inference: the same formula in window chunks, so the logits tensor stays bounded on large images.

@@ -42,17 +42,20 @@ def kernel_to_otf(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
     circularly, then ``fft2``.
 
     Wrapping sums the entries that fall on one position, so an image smaller than the kernel (where the authors'
-    ``p2o`` fails) gets the exact circular convolution too.
+    ``p2o`` fails) gets the exact circular convolution too. While exporting, the size is symbolic: the wrapping
+    path (exact for every size) is the one exported.
     """
     height, width = shape
     kh, kw = kernel.shape[-2:]
-    if kh <= height and kw <= width:  # the common case: one placement and two rolls
+    if not torch.compiler.is_exporting() and kh <= height and kw <= width:  # the common case: one placement, two rolls
         psf = kernel.new_zeros(kernel.shape[:-2] + (height, width))
         psf[..., :kh, :kw] = kernel
         psf = torch.roll(psf, shifts=(-(kh // 2), -(kw // 2)), dims=(-2, -1))
     else:
-        rows = (torch.arange(kh, device=kernel.device) - kh // 2) % height
-        cols = (torch.arange(kw, device=kernel.device) - kw // 2) % width
+        # the size as a tensor: ONNX converters take the integer arguments of remainder as constants
+        size = torch.tensor([height, width], device=kernel.device)
+        rows = (torch.arange(kh, device=kernel.device) - kh // 2) % size[0]
+        cols = (torch.arange(kw, device=kernel.device) - kw // 2) % size[1]
         flat = (rows[:, None] * width + cols[None, :]).reshape(-1)
         psf = kernel.new_zeros(kernel.shape[:-2] + (height * width,))
         psf.index_add_(-1, flat, kernel.reshape(kernel.shape[:-2] + (-1,)))
@@ -225,7 +228,7 @@ class ResUNet(nn.Module):
         height, width = x.shape[-2:]
         # channels-last: oneDNN's native layout on CPU, so convolutions run without reordering every feature map
         x = F.pad(x, (0, -width % 8, 0, -height % 8), mode="replicate").contiguous(memory_format=torch.channels_last)
-        if not torch.is_grad_enabled():
+        if not torch.is_grad_enabled() and not torch.compiler.is_exporting():  # exported: the plain graph below
             return self._infer(x)[..., :height, :width].contiguous()
         x1 = self.m_head(x)
         x2 = self.m_down1(x1)
@@ -236,7 +239,9 @@ class ResUNet(nn.Module):
         x = self.m_up2(x.add_(x3))
         x = self.m_up1(x.add_(x2))
         x = self.m_tail(x.add_(x1))
-        return x[..., :height, :width].contiguous()
+        # narrow, not a slice: the result's size is the input's exactly, also for symbolic sizes while exporting (a
+        # slice's min(size, end) would nest one level deeper in every unfolding iteration)
+        return x.narrow(-2, 0, height).narrow(-1, 0, width).contiguous()
 
     def _infer(self, x: Tensor) -> Tensor:
         """The forward without autograd: residual blocks in strips (:meth:`ResBlock.infer`), overwriting every map
@@ -339,11 +344,14 @@ class USRNet(nn.Module):
         batch = lq.shape[0]
         kernel = _batch_kernel(kernel, lq)
         sigma = torch.as_tensor(sigma, dtype=lq.dtype, device=lq.device).reshape(-1, 1, 1, 1).expand(batch, 1, 1, 1)
-        terms = self.d.prepare(lq, kernel, scale)
+        # exporting: the data step in float64, because onnxruntime's DFT of lengths other than powers of two loses
+        # precision in float32 (output errors near 1e-4 where PyTorch's FFT stays near 1e-6)
+        step = torch.float64 if torch.compiler.is_exporting() else lq.dtype
+        terms = self.d.prepare(lq.to(step), kernel.to(step), scale)
         x = F.interpolate(lq, scale_factor=scale, mode="nearest") if scale > 1 else lq
         ab = self.h(torch.cat((sigma, torch.full_like(sigma, float(scale))), dim=1))
         for i in range(self.n_iter):
-            x = self.d(x, terms, ab[:, i:i + 1], scale)
+            x = self.d(x.to(step), terms, ab[:, i:i + 1].to(step), scale).to(lq.dtype)
             noise_map = ab[:, self.n_iter + i:self.n_iter + i + 1].expand(-1, 1, x.shape[-2], x.shape[-1])
             prior_input = torch.cat((x, noise_map), dim=1)
             del x  # the prior's input holds it: one copy during the prior, not two

@@ -13,7 +13,7 @@ commands:
   quickstart  upscale sample photos with the default released model; PSNR/SSIM next to bicubic
   upscale   upscale images                     (hatast upscale photo.png --model SRLUT-S_SRx4)
   models    the released models (--model names), where their files are, whether they are present
-  export    a network as ONNX with dynamic height and width, checked with onnxruntime
+  export    a network as ONNX with dynamic size (HAT, HAT+AST, USRNet), checked with onnxruntime
   release   a checkpoint or table -> release files (.safetensors + .pth or .npz), manifest entry, model card
   convert-ast  HAT checkpoint -> HAT+AST checkpoint starting from the same function
   lut       SR-LUT tables: 'lut transfer' (net -> table file), 'lut info' (what a table file holds)

@@ -28,6 +28,14 @@ class OutputError(ValueError):
     """An output path that must not or cannot be written, with the path and the reason."""
 
 
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file under the current umask (``mkstemp``'s files are 0600; outputs must be
+    as readable as any other file the user makes)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """A temporary file next to ``path`` that replaces ``path`` when the ``with`` block finishes without error.
@@ -46,6 +54,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             os.fsync(handle)
         finally:
             os.close(handle)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
