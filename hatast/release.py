@@ -351,8 +351,9 @@ def write_release_files(source: str | os.PathLike, name: str, root: str | os.Pat
 
     Networks: the EMA weights (``params_ema``, else ``params``, else a bare state dict; ``param_key`` to choose),
     nothing else from the checkpoint (optimizer state, iteration counters), as float32 ``<name>.safetensors`` (the
-    architecture and its config in the metadata) and ``<name>.pth`` (``{"params_ema": ...}``, loadable with
-    ``weights_only``), keeping the authors' key names and persistent buffers so other loaders recognise them.
+    architecture and its config in the metadata's ``hatast`` entry, a JSON object) and ``<name>.pth``
+    (``{"params_ema": ...}``, loadable with ``weights_only``), keeping the authors' key names and persistent
+    buffers so other loaders recognise them.
     Tables: ``<name>.npz``, checked readable, copied byte for byte.
     """
     source, root = Path(source), Path(root)
@@ -390,8 +391,9 @@ def write_release_files(source: str | os.PathLike, name: str, root: str | os.Pat
     targets = [folder / f"{name}.safetensors", folder / f"{name}.pth"]
     if any(t.exists() and t.resolve() == source.resolve() for t in targets):
         raise ReleaseError(f"{source}: the release would be written onto its source; choose another --out")
-    metadata = {"architecture": model.name, "config": json.dumps(config), "hatast_version": __version__,
-                "source_entry": entry}
+    # one key: safetensors writes its metadata map in no fixed order, and a release must be byte-reproducible
+    metadata = {"hatast": json.dumps({"architecture": model.name, "config": config, "hatast_version": __version__,
+                                      "source_entry": entry}, sort_keys=True)}
     with atomic_path(targets[0]) as tmp:
         save_file(state, str(tmp), metadata=metadata)
     save_atomic({"params_ema": state}, targets[1])

@@ -67,13 +67,20 @@ def test_release_keeps_the_ema_weights_only_and_records_checksums(tmp_path, chec
     with safe_open(str(folder / "Tiny_SRx2.safetensors"), "pt") as f:
         meta = f.metadata()
         assert set(f.keys()) == set(ema.state_dict())  # the authors' key names, buffers included
-    assert meta["architecture"] == "HAT" and json.loads(meta["config"])["window_size"] == TINY_HAT["window_size"]
+    meta = json.loads(meta["hatast"])
+    assert meta["architecture"] == "HAT" and meta["config"]["window_size"] == TINY_HAT["window_size"]
     entry = read_manifest(tmp_path / "rel" / MANIFEST_NAME)["Tiny_SRx2"]
     assert entry.family == "hat" and entry.scale == 2 and entry.licence == "CC0"
     assert entry.parameters == sum(p.numel() for p in ema.parameters())
     assert {f.name: f.sha256 for f in entry.files} == {p.name: file_sha256(p) for p in folder.glob("Tiny_SRx2.*")
                                                       if p.suffix != ".md"}
     assert (folder / "Tiny_SRx2.md").read_text() == card(entry)
+    assert not any(p.name.startswith(".staging") for p in (tmp_path / "rel").iterdir())
+    # a second release of the same checkpoint is byte-identical
+    first = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert run(release_command, [path, "--name", "Tiny_SRx2", "-o", tmp_path / "rel", "--card", card_yml],
+               capsys)[0] == 0
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == first
     # the release is found by name, and runs
     cv2.imwrite(str(tmp_path / "in.png"), sample_image("coffee")[:16, :16])
     code, out, _ = run(upscale_command, [tmp_path / "in.png", "--model", "Tiny_SRx2", "--weights-dir",

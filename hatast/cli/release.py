@@ -11,6 +11,8 @@ with the card ``<out>/<family>/<name>.md``. ``hatast upscale --model NAME --weig
 
 from __future__ import annotations
 
+import os
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -99,12 +101,22 @@ def main(argv: list[str] | None = None) -> int:
         source = Path(args.source)
         if not source.is_file():
             raise ReleaseError(f"{source}: no such file")
-        entry = write_release_files(source, args.name, out, args.param_key)
-        folder = out / entry.folder
-        for key, value in fields.items():
-            setattr(entry, key, value)
-        if args.bench:
-            measure(entry, folder / entry.files[0].name, args.bench, args.sets, Path(args.bench_out) / entry.name)
+        # staged: files, measurements and card move into place together, or the release folder is left as it was
+        staging = out / f".staging-{args.name}"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            entry = write_release_files(source, args.name, staging, args.param_key)
+            for key, value in fields.items():
+                setattr(entry, key, value)
+            if args.bench:
+                measure(entry, staging / entry.folder / entry.files[0].name, args.bench, args.sets,
+                        Path(args.bench_out) / entry.name)
+            folder = out / entry.folder
+            folder.mkdir(parents=True, exist_ok=True)
+            for file in entry.files:
+                os.replace(staging / entry.folder / file.name, folder / file.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         card = publish(entry, out)
     except ValueError as err:  # ReleaseError, checkpoint and table errors
         print(f"error: {err}", file=sys.stderr)
