@@ -9,22 +9,10 @@ fixed at export (``--scale``); its kernel (any size) and noise level stay inputs
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from ..utils.arguments import OneLineParser, non_negative_float, positive_int
-
-
-def height_width(text: str) -> tuple[int, int]:
-    """An ``argparse`` type: ``HEIGHTxWIDTH`` (``13x21``, the order of the tensor's dimensions) -> ``(h, w)``."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 13x21, got {text!r}") from None
-    if min(height, width) < 1:
-        raise argparse.ArgumentTypeError(f"height and width must be >= 1, got {text!r}")
-    return height, width
+from ..utils.arguments import OneLineParser, image_size, non_negative_float, positive_int
 
 
 def build_parser() -> OneLineParser:
@@ -43,11 +31,11 @@ def build_parser() -> OneLineParser:
                         help="checkpoint entry to use (default: params_ema, then params, then a bare state dict)")
     parser.add_argument("--scale", type=positive_int, default=None,
                         help="USRNet: the scale (1-4) the graph is fixed to; its kernel and noise stay inputs")
-    sizes = " ".join(f"{h}x{w}" for h, w in DEFAULT_CHECK_SIZES)
-    parser.add_argument("--check-sizes", type=height_width, nargs="+", default=list(DEFAULT_CHECK_SIZES),
-                        metavar="HxW",
-                        help=f"input sizes HEIGHTxWIDTH at which onnxruntime is compared with PyTorch (default: "
-                             f"{sizes}; the last one with a batch of two)")
+    sizes = " ".join(f"{w}x{h}" for h, w in DEFAULT_CHECK_SIZES)
+    parser.add_argument("--check-sizes", type=image_size, nargs="+", default=list(DEFAULT_CHECK_SIZES),
+                        metavar="WxH",
+                        help=f"input sizes WIDTHxHEIGHT (as --size in hatast upscale) at which onnxruntime is "
+                             f"compared with PyTorch (default: {sizes}; the last one with a batch of two)")
     parser.add_argument("--tolerance", type=non_negative_float, default=DEFAULT_TOLERANCE,
                         help="largest absolute difference from PyTorch that passes (default: %(default)g)")
     return parser
@@ -80,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for check in report.checks:
         batch = f", batch {check.batch}" if check.batch > 1 else ""
-        print(f"onnxruntime vs PyTorch at {check.height}x{check.width}{batch}: max |diff| {check.max_abs_diff:.2g}")
+        print(f"onnxruntime vs PyTorch at {check.width}x{check.height} (WxH){batch}: max |diff| "
+              f"{check.max_abs_diff:.2g}")
     print(f"wrote {report.path} ({report.size_bytes / 1e6:.1f} MB, opset {report.opset}): "
           f"{'; '.join(report.inputs)} -> {report.output}")
     return 0
