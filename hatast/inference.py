@@ -281,13 +281,11 @@ class Upscaler:
 
     def _auto_tile(self, network, lq: torch.Tensor, tile_pad: int) -> int:
         """The tile size for ``lq`` from the free memory; the network's bytes per pixel are measured once."""
-        from .utils import tiling
+        from .utils.tiling import auto_tile_size
 
-        multiple = self.model.size_multiple
-        side = -(-tiling.PROBE_SIZE // multiple) * multiple
-        if self.bytes_per_pixel is None and (lq.shape[-2] > side or lq.shape[-1] > side):
-            self.bytes_per_pixel = tiling.bytes_per_pixel(network, lq, multiple)
-        return tiling.auto_tile_size(network, lq, self.scale, tile_pad, multiple, self.bytes_per_pixel)
+        tile, self.bytes_per_pixel = auto_tile_size(network, lq, self.scale, tile_pad, self.model.size_multiple,
+                                                    self.bytes_per_pixel)
+        return tile
 
 
 def load_network(weights: str, param_key: str | None, device) -> tuple[ModelDescriptor, str]:

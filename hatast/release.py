@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .utils.files import file_sha256, write_bytes_atomic
+from .utils.units import count
+from .utils.units import storage as storage_text
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent / "weights"
 """The package's released files (``<family>/<file>``) and its manifest."""
@@ -235,18 +237,6 @@ def _scale_text(scale) -> str:
     return f"x{scale}"
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}K" if n >= 1e3 else str(n)
-
-
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
-
-
 def _score(values: list[float | None] | None) -> str:
     if not values or values[0] is None:
         return "-"
@@ -275,7 +265,7 @@ def card(entry: Release) -> str:
               f"{f'`{f.sha256}`' if f.sha256 else 'not recorded (the authors publish none)'} |" for f in entry.files]
     config = json.dumps(entry.config, separators=(", ", ": ")) if entry.config else "-"
     lines += ["", f"- Architecture: `{entry.architecture}`, scale {_scale_text(entry.scale)}, "
-                  f"{_size(entry.parameters)} parameters; config `{config}`.",
+                  f"{count(entry.parameters)} parameters; config `{config}`.",
               f"- Use: `{upscale_command(entry)}` (the file's SHA-256 is checked before use).",
               f"- Licence: {entry.licence}."]
     if entry.data or entry.stages:
@@ -316,8 +306,8 @@ def release_table(entries: Iterable[Release]) -> str:
             psnr = " / ".join(_score(e.results[0].scores.get(s))[:5] for s in ("Set5", "Set14")) + " (published)"
         where = "in the wheel" if e.source == "hatast" and shipped(preferred(e.files).name) else (
             "bring it: `--weights-dir`" if e.source == "authors" else "repository only")
-        size = _bytes(e.storage) + ", " if e.storage else ""
-        lines.append(f"| `{e.name}` | {e.title} | {_scale_text(e.scale)} | {_size(e.parameters)} | "
+        size = storage_text(e.storage) + ", " if e.storage else ""
+        lines.append(f"| `{e.name}` | {e.title} | {_scale_text(e.scale)} | {count(e.parameters)} | "
                      f"{size}{where} | {psnr} | [card](hatast/weights/{e.folder}/{e.name}.md) |")
     lines += ["", "\\* the card's row for the file itself (for the authors' files, their published figures), at the "
               "model's scale (x4 for any-scale models; USRNet on the bicubic LR files with the bicubic kernel)."]
@@ -360,18 +350,11 @@ def write_release_files(source: str | os.PathLike, name: str, root: str | os.Pat
     if source.suffix.lower() in (".npz", ".npy"):
         from .lut.table import load_file
 
-        loaded = load_file(source)
-        folder = root / loaded.family
-        scale = "any" if loaded.family == "imlut" else int(loaded.tables["sr"].scale)
-        entries = sum(t.entries.size for t in loaded.tables.values())
-        target = folder / f"{name}.npz"
+        target = root / load_file(source).family / f"{name}.npz"
         if target.exists() and target.resolve() == source.resolve():
             raise ReleaseError(f"{source}: the release would be written onto its source; choose another --out")
         write_bytes_atomic(target, source.read_bytes())
-        architecture = f"{loaded.family.upper()} tables" if loaded.family == "imlut" else \
-            f"SR-LUT {loaded.tables['sr'].kind} table"
-        return Release(name=name, title=architecture, family=loaded.family, architecture=architecture, scale=scale,
-                       files=[_file_record(target)], config=dict(loaded.config), parameters=int(entries))
+        return table_release(target, name)
 
     import torch
     from safetensors.torch import save_file
@@ -402,6 +385,24 @@ def write_release_files(source: str | os.PathLike, name: str, root: str | os.Pat
                    architecture=model.name, scale=list(scale) if isinstance(scale, tuple) else scale,
                    files=[_file_record(t) for t in targets], config=config,
                    parameters=sum(p.numel() for p in model.network.parameters()))
+
+
+def table_release(path: str | os.PathLike, name: str) -> Release:
+    """The manifest entry a table file describes (architecture, scale, config, parameters = table entries, the file
+    with its SHA-256 and size); the card's other fields are the caller's to fill."""
+    from .lut.table import load_file
+
+    path = Path(path)
+    loaded = load_file(path)
+    if loaded.family == "imlut":
+        architecture, scale, config = "IMLUT tables", "any", dict(loaded.config)
+    else:
+        sr = loaded.tables["sr"]
+        architecture, scale = f"SR-LUT {sr.kind} table", int(sr.scale)
+        config = {"kind": sr.kind, "interval": sr.interval, **loaded.config}
+    entries = sum(int(t.entries.size) for t in loaded.tables.values())
+    return Release(name=name, title=architecture, family=loaded.family, architecture=architecture, scale=scale,
+                   files=[_file_record(path)], config=config, parameters=entries)
 
 
 def _file_record(path: Path) -> ReleaseFile:

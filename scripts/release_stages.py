@@ -82,22 +82,10 @@ def stored_measurements(path: Path, release_file: Path, measure: dict[str, Calla
 
 
 def table_entry(path: Path, name: str, **fields):
-    """The manifest entry of a released table file: what :func:`hatast.release.write_release_files` records for a
-    table (architecture, scale, config, parameters = table entries, the file with its SHA-256 and size), without
-    copying the file, plus ``fields`` (title, summary, stages, results...)."""
-    from hatast.lut.table import load_file
-    from hatast.release import Release, ReleaseFile
-    from hatast.utils.files import file_sha256
+    """The manifest entry of a released table file (:func:`hatast.release.table_release`: what the file says,
+    without copying it) with ``fields`` (title, summary, stages, results...)."""
+    from dataclasses import replace
 
-    loaded = load_file(path)
-    if loaded.family == "imlut":
-        architecture, scale, config = "IMLUT tables", "any", dict(loaded.config)
-    else:
-        sr = loaded.tables["sr"]
-        architecture, scale = f"SR-LUT {sr.kind} table", int(sr.scale)
-        config = {"kind": sr.kind, "interval": sr.interval, **loaded.config}
-    entries = sum(int(t.entries.size) for t in loaded.tables.values())
-    base = dict(name=name, title=architecture, family=loaded.family, architecture=architecture, scale=scale,
-                files=[ReleaseFile(path.name, file_sha256(path), path.stat().st_size)], config=config,
-                parameters=entries, source="hatast", licence="Apache-2.0")
-    return Release(**{**base, **fields})
+    from hatast.release import table_release
+
+    return replace(table_release(path, name), **fields)

@@ -141,11 +141,11 @@ def test_auto_tile_size_follows_the_free_memory(monkeypatch):
     monkeypatch.setattr(tiling, "free_memory", lambda device: 8_000_000)
     monkeypatch.setattr(tiling, "peak_memory", lambda fn, x: 1000 * x.shape[-2] * x.shape[-1])
     x = torch.zeros(1, 3, 100, 90)
-    tile = tiling.auto_tile_size(lambda t: t, x, scale=2, tile_pad=8, multiple=4)
+    tile, per_pixel = tiling.auto_tile_size(lambda t: t, x, scale=2, tile_pad=8, multiple=4)
     budget = 0.5 * 8_000_000 - 7 * 100 * 90 * 4 * 4
-    assert tile == (int((budget / 1000) ** 0.5) - 16) // 4 * 4 == 36
+    assert tile == (int((budget / 1000) ** 0.5) - 16) // 4 * 4 == 36 and per_pixel == 1000
     monkeypatch.setattr(tiling, "free_memory", lambda device: 10**12)
-    assert tiling.auto_tile_size(lambda t: t, x, scale=2, tile_pad=8, multiple=4) == 0  # fits: whole image
+    assert tiling.auto_tile_size(lambda t: t, x, scale=2, tile_pad=8, multiple=4)[0] == 0  # fits: whole image
 
 
 def test_peak_memory_sees_a_large_allocation():

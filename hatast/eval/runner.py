@@ -21,6 +21,7 @@ import numpy as np
 
 from ..utils.files import file_sha256, write_bytes_atomic
 from ..utils.image import Image, read_image
+from ..utils.units import count, storage
 from .baselines import interpolate
 from .metrics import score
 from .published import PublishedRow, published
@@ -224,21 +225,6 @@ def evaluate(method: Method, set_name: str, pairs: list[Pair], scale: Scale, out
     return SetResult(set_name, {p.name: rows[p.name] for p in pairs})
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, step in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= step:
-            return f"{n / step:.2f}{unit}"
-    return str(n)
-
-
-def _storage(n: int | None) -> str:
-    if n is None:
-        return "-"
-    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
-
-
 def markdown_table(results: list[tuple[Method, list[SetResult]]], scale: Scale, threads: int) -> str:
     """One row per method (and one per published row the package knows), PSNR/SSIM per set, then size and speed."""
     sets = [r.name for r in results[0][1]]
@@ -262,8 +248,8 @@ def markdown_table(results: list[tuple[Method, list[SetResult]]], scale: Scale, 
             lines.append(published_line(row))
         times = [t for r in set_results for t in r.times()]
         cells = [method.name] + [f"{r.mean('psnr'):.2f} / {r.mean('ssim'):.4f}" for r in set_results]
-        macs = "-" if method.macs is None else ("0" if method.macs == 0 else _size(method.macs))
-        cells += [_size(method.parameters), _storage(method.storage_bytes), macs,
+        macs = "-" if method.macs is None else ("0" if method.macs == 0 else count(method.macs))
+        cells += [count(method.parameters), storage(method.storage_bytes), macs,
                   f"{statistics.median(times):.1f}" if times else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     notes = list(dict.fromkeys(sources + [n for method, _ in results for n in method.notes]))

@@ -166,21 +166,16 @@ def peak_memory(fn: Callable[[Tensor], Tensor], x: Tensor) -> int | None:
         return torch.cuda.max_memory_allocated(x.device) - before
     if x.device.type != "cpu":
         return None
+    from ..eval.timing import status_kib  # the one reader of /proc/self/status
+
     try:
-        before = _status_bytes("VmRSS")
+        before = status_kib("VmRSS")
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets VmHWM to the current resident set
         fn(x)
-        return max(_status_bytes("VmHWM") - before, 0)
-    except (OSError, ValueError):
+        return max(status_kib("VmHWM") - before, 0) * 1024
+    except (OSError, RuntimeError):  # no /proc (not Linux), or no such field
         return None
-
-
-def _status_bytes(field: str) -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise ValueError(f"{field} not in /proc/self/status")
 
 
 PROBE_SIZE = 64
@@ -201,8 +196,9 @@ def bytes_per_pixel(fn: Callable[[Tensor], Tensor], x: Tensor, multiple: int = 1
 
 
 def auto_tile_size(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile_pad: int, multiple: int = 1,
-                   per_pixel: float | None = None) -> int:
-    """A tile size for ``fn`` on ``x`` ``[B, C, H, W]`` that fits in memory: 0 (the whole image) when that fits.
+                   per_pixel: float | None = None) -> tuple[int, float | None]:
+    """A tile size for ``fn`` on ``x`` ``[B, C, H, W]`` that fits in memory: 0 (the whole image) when that fits;
+    and the bytes per pixel it used (for the next image: the probe runs once per network).
 
     ``per_pixel`` (bytes per input pixel; measured by :func:`bytes_per_pixel` when not given) times the image
     must fit in ``MEMORY_FRACTION`` of the free memory, less the whole-image output and blending buffers; if it
@@ -212,19 +208,19 @@ def auto_tile_size(fn: Callable[[Tensor], Tensor], x: Tensor, scale: int, tile_p
     b, c, h, w = x.shape
     side = _round_up(PROBE_SIZE, multiple)
     if h <= side and w <= side:
-        return 0
+        return 0, per_pixel
     free = free_memory(x.device)
     if free is not None and per_pixel is None:
         per_pixel = bytes_per_pixel(fn, x, multiple)
     if free is None or per_pixel is None:
-        return FALLBACK_TILE
+        return FALLBACK_TILE, per_pixel
     # the result, its weights and the division's output are whole-image sized, in the input's dtype
     buffers = (2 * c + 1) * b * h * w * scale * scale * x.element_size()
     budget = MEMORY_FRACTION * free - buffers
     if per_pixel * h * w <= budget:
-        return 0
+        return 0, per_pixel
     if budget <= 0:
-        return multiple  # smallest tile; tiled_forward reports the failure if even that does not fit
+        return multiple, per_pixel  # smallest tile; tiled_forward reports the failure if even that does not fit
     pad = _round_up(tile_pad, multiple)
     side = int(math.sqrt(budget / per_pixel)) - 2 * pad
-    return max(side // multiple * multiple, multiple)
+    return max(side // multiple * multiple, multiple), per_pixel
