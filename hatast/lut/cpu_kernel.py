@@ -19,8 +19,13 @@ int8 table's sums to 8-bit pixels in the same pass. The kernels built from them:
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+
 import numpy as np
 
+from ..utils.cache import cache_dir, writable_dir
 from ..utils.padding import reflect_indices
 from .fields import OutputLayout, ReceptiveField, padding, rotated_offsets, square_blocks
 from .lattice import AUTHORS_S_ORDER, ensemble_bound, index_strides, rounding_map
@@ -36,17 +41,52 @@ def available() -> bool:
     return numba is not None
 
 
+@functools.lru_cache(maxsize=1)
+def numba_cache_dir() -> str | None:
+    """Where numba caches hatast's compiled kernels: the user's ``NUMBA_CACHE_DIR`` when set (before or after
+    numba was imported), else :func:`~hatast.utils.cache.cache_dir` ``("numba")``; never the package's own
+    ``__pycache__``. ``None`` (compile in memory in each process) when that folder cannot be created or written."""
+    folder = numba.config.CACHE_DIR or os.environ.get("NUMBA_CACHE_DIR") or cache_dir("numba")
+    return str(folder) if writable_dir(folder) else None
+
+
+@contextlib.contextmanager
+def _numba_cache_at(folder: str):
+    """numba's cache settings pointed at ``folder`` only while hatast's functions are decorated (the locator is
+    chosen then), so the user's own numba functions keep theirs; the only locator allowed is the user-provided
+    folder, so numba never falls back to the package's ``__pycache__``."""
+    config = numba.config
+    saved = {name: getattr(config, name) for name in ("CACHE_DIR", "CACHE_LOCATOR_CLASSES") if hasattr(config, name)}
+    config.CACHE_DIR = folder
+    if "CACHE_LOCATOR_CLASSES" in saved:
+        config.CACHE_LOCATOR_CLASSES = "UserProvidedCacheLocator"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(config, name, value)
+
+
 def _jit(parallel: bool = False, inline: bool = False):
-    """numba's lazy compilation (first call), cached on disk so later processes load it in well under a second."""
+    """numba's lazy compilation (first call), cached on disk in :func:`numba_cache_dir` so later processes load it
+    in well under a second; every numba function of hatast is compiled through here."""
 
     def wrap(function):
         if numba is None:
             return function
         options = dict(parallel=parallel, nogil=True, inline="always" if inline else "never")
-        try:
-            return numba.njit(cache=True, **options)(function)
-        except RuntimeError:  # nowhere to cache (read-only install, no writable home): compile in each process
-            return numba.njit(cache=False, **options)(function)
+        folder = numba_cache_dir()
+        if folder is not None:
+            try:
+                with _numba_cache_at(folder):
+                    compiled = numba.njit(cache=True, **options)(function)
+            except RuntimeError:  # no usable cache folder after all: compile in each process
+                pass
+            else:
+                where = getattr(getattr(compiled, "_cache", None), "cache_path", folder)  # numba's choice
+                if os.path.commonpath([os.path.abspath(where), os.path.abspath(folder)]) == os.path.abspath(folder):
+                    return compiled
+        return numba.njit(cache=False, **options)(function)
 
     return wrap
 
