@@ -43,6 +43,7 @@ from basicsr.utils.options import dict2str
 from . import models  # noqa: F401  (registers hatast's architectures, datasets and models with BasicSR)
 from .options import OptionsError, build_parser, finalize_options, read_options
 from .utils.checkpoint import CheckpointError, load_file
+from .utils.errors import command
 from .utils.files import remove_stale_temporaries, write_bytes_atomic
 
 
@@ -138,6 +139,11 @@ def _loaders(opt: dict, logger: logging.Logger):
             sampler = EnlargedSampler(dataset, opt["world_size"], opt["rank"], ratio)
             train_loader = build_dataloader(dataset, dopt, num_gpu=opt["num_gpu"], dist=opt["dist"],
                                             sampler=sampler, seed=opt["manual_seed"])
+            samples = math.ceil(len(dataset) * ratio / opt["world_size"])
+            if samples < dopt["batch_size_per_gpu"]:  # --check says so too (data.checks.batch_problem)
+                raise OptionsError(f"datasets:{phase}: {len(dataset)} image(s) x dataset_enlarge_ratio {ratio} make "
+                                   f"{samples} sample(s) per process, fewer than one batch (batch_size_per_gpu "
+                                   f"{dopt['batch_size_per_gpu']}): training would never start")
             per_epoch = math.ceil(len(dataset) * ratio / (dopt["batch_size_per_gpu"] * opt["world_size"]))
             total_epochs = math.ceil(total_iters / per_epoch)
             logger.info(f"Training set {dopt['name']}: {len(dataset)} images, enlarge ratio {ratio}, "
@@ -213,6 +219,9 @@ def train(argv: list[str] | None = None) -> dict:
         sampler.set_epoch(epoch)
         prefetcher.reset()
         batch = prefetcher.next()
+        if batch is None:  # an epoch without a batch would repeat forever
+            raise OptionsError(f"datasets:train: epoch {epoch} gave no batch (too few samples for "
+                               f"batch_size_per_gpu {opt['datasets']['train']['batch_size_per_gpu']})")
         while batch is not None and current_iter < total_iters:
             data_timer.record()
             current_iter += 1
@@ -282,20 +291,21 @@ def test(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
 
 
 def run_cli(func, argv: list[str] | None = None) -> int:
-    """Run ``train``/``test`` as a command: option and checkpoint errors print one line and exit with 2."""
-    try:
-        func(argv)
-    except CheckOnly as done:
-        print(done)
+    """Run ``train``/``test`` as a command (:func:`hatast.utils.errors.command`): option, data and checkpoint
+    errors print one line each and exit with 2, Ctrl-C one line (130), anything else its traceback (70)."""
+
+    @command
+    def run(argv: list[str] | None) -> int:
+        try:
+            func(argv)
+        except CheckOnly as done:
+            print(done)
+        finally:
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
         return 0
-    except (OptionsError, CheckpointError) as err:
-        for line in getattr(err, "lines", None) or [str(err)]:
-            print(f"error: {line}", file=sys.stderr)
-        return 2
-    finally:
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
-    return 0
+
+    return run(argv)
 
 
 def main_train() -> None:

@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from .archs.descriptor import ModelDescriptor
+from .utils.errors import HatastError
 from .utils.files import write_bytes_atomic
 
 if TYPE_CHECKING:  # optional packages, imported when an export runs
@@ -61,7 +62,7 @@ _NOT_EXPORTED = {
 _PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 
 
-class ExportError(ValueError):
+class ExportError(HatastError):
     """A model that cannot be exported, a missing package, or an export whose output differs from PyTorch's."""
 
 

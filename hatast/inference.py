@@ -15,6 +15,7 @@ import numpy as np
 
 from .lut.inference import upscale as lut_upscale
 from .lut.table import LUTError, LUTFile, LUTTable, load_file
+from .utils.errors import HatastError, UsageError
 from .utils.image import Image
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ PRECISIONS = {"auto": "float32", "fp32": "float32", "bf16": "bfloat16", "fp16": 
 """``--precision`` -> the dtype networks run in; ``auto`` is float32 on every device (half precision is opt-in)."""
 
 
-class UpscaleError(RuntimeError):
+class UpscaleError(HatastError):
     """One image could not be upscaled (out of memory, a failed tile); the batch goes on."""
 
 
@@ -98,15 +99,15 @@ class Upscaler:
         (``ValueError``) by models with a fixed scale or no kernel input; ``precision`` (a key of
         :data:`PRECISIONS`) must be a dtype the network's descriptor lists."""
         if precision not in PRECISIONS:
-            raise ValueError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+            raise UsageError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
         upscaler = cls._load(weights, param_key, device, scale, degradation, size)
         dtype = PRECISIONS[precision]
         if upscaler.model is None or upscaler.mixer is not None:
             if dtype != "float32":
-                raise ValueError(f"--precision {precision}: tables compute in integers; only fp32/auto apply")
+                raise UsageError(f"--precision {precision}: tables compute in integers; only fp32/auto apply")
             return upscaler
         if dtype not in upscaler.model.dtypes:
-            raise ValueError(f"--precision {precision}: {upscaler.model.name} is tested in "
+            raise UsageError(f"--precision {precision}: {upscaler.model.name} is tested in "
                              f"{', '.join(upscaler.model.dtypes)} only")
         if dtype != "float32":
             import torch
@@ -133,19 +134,19 @@ class Upscaler:
         if model.scale == "any":
             return cls._arbitrary_scale(weights, None, model, entry, device, scale, degradation, size)
         if size is not None:
-            raise ValueError(f"--size: {model.name} upscales by x{model.scale}; give a target size only to "
+            raise UsageError(f"--size: {model.name} upscales by x{model.scale}; give a target size only to "
                              "arbitrary-scale models (IM-LUT)")
         if "kernel" not in model.extra_inputs:
             _check_fixed(f"{model.name} x{model.scale}", model.scale, scale, degradation)
             return cls(f"{model.name} x{model.scale} from {weights} [{entry}]", model=model)
         if scale is None or degradation is None:
-            raise ValueError(f"{weights}: {model.name} needs --scale (one of "
+            raise UsageError(f"{weights}: {model.name} needs --scale (one of "
                              f"{', '.join(map(str, model.scale))}) and --kernel (a file or a spec such as "
                              "gaussian:1.6)")
         if scale not in model.scale:
-            raise ValueError(f"--scale {scale:g}: {model.name} runs at scales {', '.join(map(str, model.scale))}")
+            raise UsageError(f"--scale {scale:g}: {model.name} runs at scales {', '.join(map(str, model.scale))}")
         if degradation.boundary not in BOUNDARIES:
-            raise ValueError(f"boundary {degradation.boundary!r}: expected one of {', '.join(BOUNDARIES)}")
+            raise UsageError(f"boundary {degradation.boundary!r}: expected one of {', '.join(BOUNDARIES)}")
         label = (f"{model.name} x{int(scale)} from {weights} [{entry}], kernel {degradation.kernel.shape[0]}x"
                  f"{degradation.kernel.shape[1]}, noise {degradation.noise:g}/255, {degradation.boundary} boundary"
                  + (", centre-aligned" if degradation.centre_aligned else ""))
@@ -159,9 +160,9 @@ class Upscaler:
         from .lut.imlut import check_model, scale_pair
 
         if degradation is not None:
-            raise ValueError(f"{weights}: IM-LUT takes no blur kernel or noise level (only USRNet does)")
+            raise UsageError(f"{weights}: IM-LUT takes no blur kernel or noise level (only USRNet does)")
         if (scale is None) == (size is None):
-            raise ValueError(f"{weights}: IM-LUT upscales by any factor: give --scale (e.g. 2.5, or 1.5,2 for rows "
+            raise UsageError(f"{weights}: IM-LUT upscales by any factor: give --scale (e.g. 2.5, or 1.5,2 for rows "
                              "and columns) or --size WIDTHxHEIGHT")
         if scale is not None:
             scale = scale_pair(scale)
@@ -289,14 +290,18 @@ class Upscaler:
 
 
 def load_network(weights: str, param_key: str | None, device) -> tuple[ModelDescriptor, str]:
-    """The network of a checkpoint, recognised from its keys, loaded strictly, on ``device`` in eval mode; and the
-    checkpoint entry it came from."""
+    """The network of a checkpoint, recognised from its keys, validated and loaded strictly
+    (:func:`hatast.utils.checkpoint.load_into`: keys, shapes, kinds of values, finite values), on ``device`` in eval
+    mode; and the checkpoint entry it came from. Every command that runs a weights file reads it here."""
     from .archs.detect import detect
-    from .utils.checkpoint import load_into, read_state_dict
+    from .utils.checkpoint import CheckpointError, load_into, read_state_dict
 
     state, entry = read_state_dict(weights, param_key)
-    model = detect(state)
-    load_into(model.network, state, strict=True, source=weights)
+    try:
+        model = detect(state)
+    except CheckpointError as err:
+        raise type(err)(f"{weights} [{entry}]: {err}") from None
+    load_into(model.network, state, strict=True, source=f"{weights} [{entry}]")
     model.network.to(device).eval()
     return model, entry
 
@@ -308,14 +313,14 @@ def _is_cpu(device) -> bool:
 def _check_fixed(name: str, own_scale, scale: float | None, degradation: Degradation | None,
                  size: tuple[int, int] | None = None) -> None:
     if size is not None:
-        raise ValueError(f"--size: {name} upscales by a fixed factor; give a target size only to arbitrary-scale "
+        raise UsageError(f"--size: {name} upscales by a fixed factor; give a target size only to arbitrary-scale "
                          "models (IM-LUT)")
     if degradation is not None:
-        raise ValueError(f"{name} takes no blur kernel or noise level (only kernel-aware networks such as USRNet "
+        raise UsageError(f"{name} takes no blur kernel or noise level (only kernel-aware networks such as USRNet "
                          "do); leave out --kernel/--noise")
     if scale is not None and own_scale != "any" and scale != own_scale:
         shown = ",".join(f"{v:g}" for v in scale) if isinstance(scale, tuple) else f"{scale:g}"
-        raise ValueError(f"--scale {shown}: {name} upscales by {own_scale} only")
+        raise UsageError(f"--scale {shown}: {name} upscales by {own_scale} only")
 
 
 def geometric_ensemble(forward, x: torch.Tensor) -> torch.Tensor:

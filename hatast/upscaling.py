@@ -17,6 +17,7 @@ memory and tiles sized from the free memory when not (halved again if a tile sti
 from __future__ import annotations
 
 import glob
+import os
 import sys
 import time
 from collections import defaultdict
@@ -26,17 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .inference import Degradation, UpscaleError, Upscaler, is_table
-from .lut.table import LUTError
+from .inference import Degradation, Upscaler, is_table
 from .release import DEFAULT_MODEL, resolve
-from .utils.files import (
-    OutputError,
-    check_output_folder,
-    file_identities,
-    overwritten_input,
-    remove_stale_temporaries,
-)
+from .utils.errors import HatastError, UsageError
+from .utils.files import OutputError, remove_stale_temporaries
 from .utils.image import IMAGE_EXTENSIONS, ImageError, read_image, upscale_alpha, write_image
+from .utils.paths import OutputFolder
 
 OUTPUT_FORMATS = {"png": (16, True), "tif": (16, True), "webp": (8, True), "jpg": (8, False), "bmp": (8, False)}
 """``ext`` -> (bits it holds, whether it keeps alpha); cv2 writes all of them."""
@@ -52,10 +48,14 @@ class UpscaleSummary:
     written: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    replaced: list[Path] = field(default_factory=list)
+    """Outputs that existed and were replaced (``overwrite``)."""
     seconds: float = 0.0
 
     def line(self) -> str:
         parts = [f"{len(self.written)} of {self.total} image(s) upscaled"]
+        if self.replaced:
+            parts[0] += f" ({len(self.replaced)} replacing an earlier output: --overwrite)"
         if self.kept:
             parts.append(f"{len(self.kept)} kept (the output exists; --overwrite redoes it)")
         parts.append(f"{len(self.failed)} failed")
@@ -106,46 +106,28 @@ def collect_inputs(items: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def plan_outputs(files: list[Path], folder: Path, suffix: str, protected: list[Path],
+def plan_outputs(files: list[Path], outputs: OutputFolder, suffix: str = "",
                  ext: str = "png") -> list[tuple[Path, Path]]:
-    """Pair every input with its output file, refusing (:class:`OutputError`) anything that would lose data.
+    """Pair every input with its output path in ``outputs`` (the one path policy:
+    :class:`~hatast.utils.paths.OutputFolder` refuses, before any compute, an output that leaves the folder,
+    replaces an input or another output, in any spelling).
 
     Inputs whose names differ only in the extension get it in the output name (``pic.png``, ``pic.jpg`` ->
-    ``pic_png.png``, ``pic_jpg.png``). Two inputs that would still share an output, or an output that is an input
-    (or any other protected file, such as the weights), are refused before any compute.
+    ``pic_png.png``, ``pic_jpg.png``); inputs that would still share an output are refused.
     """
+    if any(sep in suffix for sep in ("/", "\\", os.sep)) or "\0" in suffix:
+        raise OutputError(f"--suffix {suffix!r}: a suffix is added to file names; it cannot hold a path separator")
     by_stem = defaultdict(list)
     for path in files:
         by_stem[path.stem + suffix].append(path)
     names = {}
     for stem, group in by_stem.items():
-        by_ext = defaultdict(list)
-        for path in group:
-            by_ext[path.suffix.lower()].append(path)
-        for same in by_ext.values():
-            if len(same) > 1:  # same name in two folders: the extension cannot tell them apart
-                raise OutputError(f"{same[0]} and {same[1]} would both be written to {folder / (stem + '.' + ext)}; "
-                                  "upscale them in separate runs or rename one")
+        extensions = {path.suffix.lower() for path in group}
         for path in group:
             in_ext = path.suffix.lower().lstrip(".")
-            names[path] = f"{path.stem}_{in_ext}{suffix}.{ext}" if len(group) > 1 else f"{stem}.{ext}"
-    owners = defaultdict(list)
-    for path, name in names.items():
-        owners[name].append(path)
-    for name, group in owners.items():
-        if len(group) > 1:
-            raise OutputError(f"{group[0]} and {group[1]} would both be written to {folder / name}; upscale them "
-                              "in separate runs or rename one")
-    identities = file_identities([*files, *protected])
-    plan = []
-    for path in files:
-        out = folder / names[path]
-        replaced = overwritten_input(out, identities)
-        if replaced is not None:
-            raise OutputError(f"output {out} would overwrite the input {replaced}; hatast never writes onto its "
-                              "inputs (choose another output folder or a suffix)")
-        plan.append((path, out))
-    return plan
+            names[path] = (f"{path.stem}_{in_ext}{suffix}.{ext}" if len(group) > 1 and len(extensions) > 1
+                           else f"{stem}.{ext}")
+    return [(path, outputs.path(names[path], what="output", source=path)) for path in files]
 
 
 def degradation_from(kernel, noise: float = 0.0, boundary: str = "reflect",
@@ -153,9 +135,12 @@ def degradation_from(kernel, noise: float = 0.0, boundary: str = "reflect",
     """The :class:`Degradation` a kernel-aware network is told about (None without a kernel).
 
     ``kernel``: a file (``.npy``, ``.mat``, ``.mat:N``, an image), a spec (``gaussian:1.6``) or an array."""
+    from .utils.arguments import check_range
+
+    noise = check_range("--noise", noise, float, 0, 255)
     if kernel is None:
         if noise or centre_aligned:
-            raise ValueError("--noise and --centre-aligned describe a blur kernel: give --kernel too")
+            raise UsageError("--noise and --centre-aligned describe a blur kernel: give --kernel too")
         return None
     from .data.degradations import load_kernel
 
@@ -199,7 +184,7 @@ def upscale(inputs: str | Path | Sequence[str | Path], output: str | Path = "res
     ext = ext.lower().lstrip(".")
     ext = {"jpeg": "jpg", "tiff": "tif"}.get(ext, ext)
     if ext not in OUTPUT_FORMATS:
-        raise ValueError(f"--ext {ext}: expected one of {', '.join(OUTPUT_FORMATS)}")
+        raise UsageError(f"--ext {ext}: expected one of {', '.join(OUTPUT_FORMATS)}")
     weights, _ = resolve(str(model), weights_dir)
     # a table's fused CPU kernel is the default for tables: choosing it needs no torch (nor a GPU's transfers)
     if device == "auto" and is_table(str(weights)):
@@ -209,21 +194,25 @@ def upscale(inputs: str | Path | Sequence[str | Path], output: str | Path = "res
 
         device = resolve_device(str(device))
     files = collect_inputs(items)
-    folder = Path(output)
-    plan = plan_outputs(files, folder, suffix, protected=[weights], ext=ext)
+    outputs = OutputFolder(output, "-o", inputs=[*files, weights], overwrite=overwrite)
+    plan = plan_outputs(files, outputs, suffix, ext=ext)
     upscaler = Upscaler.load(str(weights), param_key, device, scale,
                              degradation_from(kernel, noise, boundary, centre_aligned), size, precision)
     if tile:
         upscaler.check_tile()
-    check_output_folder(folder, option="-o")
-    remove_stale_temporaries(folder, [out.name for _, out in plan])
+    folder = outputs.check_writable()
+    for parent in {out.parent for _, out in plan}:
+        remove_stale_temporaries(parent, [out.name for _, out in plan if out.parent == parent])
     summary = UpscaleSummary(upscaler.label, len(plan))
-    say(f"{upscaler.label}; {len(plan)} image(s) -> {folder}")
+    existing = sum(os.path.lexists(out) for _, out in plan)
+    say(f"{upscaler.label}; {len(plan)} image(s) -> {folder}"
+        + (f" ({existing} output(s) exist: {'replacing them (--overwrite)' if overwrite else 'kept'})"
+           if existing else ""))
     bits, keeps_alpha = OUTPUT_FORMATS[ext]
     # disable=None: bars only on a terminal (logs and pipes get the per-image lines alone)
     bar = tqdm(plan, desc="images", unit="image", disable=None if progress and len(plan) > 1 else True, leave=False)
     for path, out in bar:
-        if out.is_file() and not overwrite:
+        if outputs.exists(out):
             summary.kept.append(out)
             continue
         begin = time.perf_counter()
@@ -239,7 +228,7 @@ def upscale(inputs: str | Path | Sequence[str | Path], output: str | Path = "res
             if alpha is not None and max_value != image.max_value:
                 alpha = (alpha / 257).round().astype(np.uint8)
             write_image(out, result, alpha, max_value)
-        except (ImageError, LUTError, UpscaleError, OSError) as err:
+        except (HatastError, OSError) as err:  # this image only: the batch goes on
             text = str(err) if str(err).startswith((str(path), str(out))) else f"{path}: {err}"
             tqdm.write(f"skipped: {text}", file=sys.stderr)
             summary.failed.append((path, text))
@@ -258,5 +247,6 @@ def upscale(inputs: str | Path | Sequence[str | Path], output: str | Path = "res
             + (f" ({'; '.join(notes)})" if notes else ""))
         summary.written.append(out)
         del image, result, alpha
+    summary.replaced = [path for path in outputs.replaced if path in set(summary.written)]
     summary.seconds = time.perf_counter() - start
     return summary

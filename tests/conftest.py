@@ -82,9 +82,9 @@ def single_error_line(err: str, *fragments: str, prefix: str = "error: ") -> str
 
 
 def populate_datasets(opt: dict, count: int = 2) -> None:
-    """Put ``count`` small, valid images in every dataset folder an (expanded) option dict names: HR crops of real
-    photographs at least one training crop in size, and their MATLAB-bicubic LR at the file's scale, named by its
-    ``filename_tmpl``. Lets shipped option files validate with their data checks on."""
+    """Put ``count`` (at least one batch of) small, valid images in every dataset folder an (expanded) option dict
+    names: HR crops of real photographs at least one training crop in size, and their MATLAB-bicubic LR at the
+    file's scale, named by its ``filename_tmpl``. Lets shipped option files validate with their data checks on."""
     import cv2
 
     from hatast.data.degradations import bicubic_downsample
@@ -98,8 +98,10 @@ def populate_datasets(opt: dict, count: int = 2) -> None:
         for folder in (gt, lq):
             if folder:
                 Path(folder).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            hr = np.ascontiguousarray(photo[7 * i:7 * i + side, 11 * i:11 * i + side])
+        # at least one training batch: BasicSR drops incomplete batches, and --check refuses a set without one
+        for i in range(max(count, int(dopt.get("batch_size_per_gpu") or 0))):
+            top, left = (7 * i) % (photo.shape[0] - side + 1), (11 * i) % (photo.shape[1] - side + 1)
+            hr = np.ascontiguousarray(photo[top:top + side, left:left + side])
             if gt:
                 cv2.imwrite(str(Path(gt) / f"img{i}.png"), hr)
             if lq:

@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 import torch
 from conftest import DATA, TINY_HAT, file_hashes, need, sample_image, single_error_line, write_options
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from hatast.archs.srlut_arch import SRLUTNet
 from hatast.cli.bench import main as bench
 from hatast.cli.prepare import main as prepare
 from hatast.data.degradations import bicubic_downsample, contributions, imresize, lr_size, mod_crop
 from hatast.data.prepare import prepare_training, write_lmdb
-from hatast.eval.sets import find_pairs, parse_scale, scale_tag
+from hatast.eval.sets import BenchmarkError, find_pairs, parse_scale, scale_tag
 from hatast.inference import geometric_ensemble
 
 BENCHMARK = DATA / "benchmark"
@@ -76,13 +78,18 @@ def test_uint8_form_rounds_after_each_pass_unlike_basicsr():
 
 
 def test_non_integer_and_per_axis_scales():
-    """HR crop rule: a multiple of p for s = p/q; LR size: ceil(size / s) (exact after the crop)."""
+    """HR crop rule: a multiple of p for s = p/q; LR size: that of the cropped HR divided by s (exact after the crop;
+    imresize itself rounds up, as MATLAB does)."""
     hr = sample_image("astronaut")[:101, :77]
     assert mod_crop(hr, 2.5).shape[:2] == (100, 75)  # multiples of 5
     assert mod_crop(hr, 1.5).shape[:2] == (99, 75)  # multiples of 3
     assert mod_crop(hr, (1.5, 2)).shape[:2] == (99, 76)
     assert lr_size((100, 75), 2.5) == (40, 30)
-    assert lr_size((101, 77), 4) == (26, 20)  # MATLAB rounds up
+    assert lr_size((101, 77), 4) == (25, 19)  # mod-crop first: floor(HR / s), the benchmark rule
+    assert lr_size((101, 77), 2.5) == (40, 30) and lr_size((101, 77), (1.5, 2)) == (66, 38)
+    assert imresize(hr, 1 / 4).shape[:2] == (26, 20)  # without the crop, MATLAB's ceil(size / s)
+    with pytest.raises(ValueError, match="not a ratio of small integers"):
+        lr_size((101, 77), 2.123)
     assert bicubic_downsample(mod_crop(hr, 2.5), 2.5).shape == (40, 30, 3)
     assert bicubic_downsample(mod_crop(hr, (1.5, 2)), (1.5, 2)).shape == (66, 38, 3)
     assert imresize(hr, size=(50, 40)).shape == (50, 40, 3)
@@ -265,8 +272,97 @@ def test_figure_writes_labelled_crops_and_never_onto_an_input(tmp_path, small_ta
     assert image.shape == (32 * 2 + 34, 3 * (48 * 2 + 4), 3)  # HR | bicubic | table, zoom 2, label strip
     before = file_hashes(folder)
     assert figure([*common, "-o", str(folder / "HR" / "cup.png")]) == 2
-    single_error_line(capsys.readouterr().err, "is the input file")
+    single_error_line(capsys.readouterr().err, "would overwrite the input")
     assert file_hashes(folder) == before
+
+
+def _sized_set(root, name: str, hr_size: tuple[int, int], lr_sizes: dict[str, tuple[int, int]], scale: int = 4):
+    """A set of blank images: ``<root>/<name>/HR/<stem>.png`` of ``hr_size`` and its x``scale`` LR of the size given
+    per stem (height, width)."""
+    hr_dir, lr_dir = root / name / "HR", root / name / "LR_bicubic" / f"X{scale}"
+    hr_dir.mkdir(parents=True, exist_ok=True)
+    lr_dir.mkdir(parents=True, exist_ok=True)
+    for stem, size in lr_sizes.items():
+        cv2.imwrite(str(hr_dir / f"{stem}.png"), np.zeros((*hr_size, 3), np.uint8))
+        cv2.imwrite(str(lr_dir / f"{stem}x{scale}.png"), np.zeros((*size, 3), np.uint8))
+    return lr_dir
+
+
+@pytest.mark.parametrize("lr_size_, words", [
+    ((8, 6), "is 6x8 but HR a.png is 48x64: at scale 4 the LR must be 12x16 (these look like x8 data);"),
+    ((32, 24), "is 24x32 but HR a.png is 48x64: at scale 4 the LR must be 12x16 (these look like x2 data);"),
+    ((64, 48), "is 48x64 but HR a.png is 48x64: at scale 4 the LR must be 12x16 (the LR is too large for this "
+               "scale);"),
+    ((17, 12), "is 12x17 but HR a.png is 48x64: at scale 4 the LR must be 12x16 (the LR is too large for this "
+               "scale);"),
+    ((15, 12), "is 12x15 but HR a.png is 48x64: at scale 4 the LR must be 12x16;"),
+])
+def test_lr_of_the_wrong_size_is_refused_by_the_pairing(tmp_path, lr_size_, words):
+    """HR/8 images in the X4 folder once gave exit 0 and a confident wrong PSNR (SR-LUT S on Set5: 10.6 dB); LR too
+    small, too large or off by one pixel are all refused, on one line naming the LR file and the sizes."""
+    lr_dir = _sized_set(tmp_path, "Tiny", (64, 48), {"a": lr_size_, "b": (16, 12)})
+    with pytest.raises(BenchmarkError) as caught:
+        find_pairs(tmp_path, "Tiny", 4)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"Tiny: LR {lr_dir / 'ax4.png'} ") and words in message, message
+    assert "1 of 2 pairs are wrong" in message and "--scales 4 --overwrite" in message
+
+
+def test_bench_refuses_a_set_whose_lr_is_another_scales(tmp_path, small_table, capsys):
+    lr_dir = _sized_set(tmp_path / "data", "Tiny", (64, 48), {"a": (8, 6)})
+    _sized_set(tmp_path / "data", "Good", (64, 48), {"a": (16, 12)})
+    common = ["-w", str(small_table), "--data", str(tmp_path / "data"), "--scale", "4", "--threads", "1",
+              "--no-progress"]
+    assert bench([*common, "--sets", "Tiny", "-o", str(tmp_path / "b")]) == 2
+    single_error_line(capsys.readouterr().err, f"error: Tiny: LR {lr_dir / 'ax4.png'} is 6x8 but HR a.png is 48x64",
+                      "(these look like x8 data)")
+    assert not (tmp_path / "b").exists()  # nothing scored, no summary
+    assert bench([*common, "--sets", "Tiny", "Good", "-o", str(tmp_path / "c")]) == 1  # the usable set runs
+    captured = capsys.readouterr()
+    single_error_line(captured.err, f"Tiny: LR {lr_dir / 'ax4.png'}", prefix="skipped: ")
+    assert "| bicubic | " in (tmp_path / "c" / "summary.md").read_text() and "Tiny" not in captured.out.split("\n")[0]
+
+
+@settings(max_examples=150, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(height=st.integers(8, 64), width=st.integers(8, 64), scale=st.integers(2, 4),
+       dh=st.one_of(st.just(0), st.integers(-3, 3)), dw=st.one_of(st.just(0), st.integers(-3, 3)))
+def test_pairing_accepts_exactly_the_rules_lr_size(tmp_path, height, width, scale, dh, dw):
+    """One rule for the benchmark pairing and the option-file data checks: LR = floor(HR / s) per axis."""
+    from hatast.data.checks import check_paired
+
+    expected = lr_size((height, width), scale)
+    assert expected == (height // scale, width // scale)  # integer scales: the benchmark convention
+    lr = (expected[0] + dh, expected[1] + dw)
+    assume(min(lr) >= 1)
+    root = tmp_path / f"{height}_{width}_{scale}_{dh}_{dw}"
+    lr_dir = _sized_set(root, "Tiny", (height, width), {"a": lr}, scale)
+    try:
+        find_pairs(root, "Tiny", scale)
+        accepted = True
+    except BenchmarkError as err:
+        accepted = False
+        assert str(err).startswith(f"Tiny: LR {lr_dir / f'ax{scale}.png'} is {lr[1]}x{lr[0]} but HR a.png is "
+                                   f"{width}x{height}: at scale {scale} the LR must be {expected[1]}x{expected[0]}")
+    assert accepted == (lr == expected)
+    dopt = {"dataroot_gt": str(root / "Tiny" / "HR"), "dataroot_lq": str(lr_dir), "filename_tmpl": f"{{}}x{scale}",
+            "io_backend": {"type": "disk"}}
+    assert (check_paired(dopt, scale, "test") is None) == accepted
+
+
+def test_the_standard_lr_files_satisfy_the_rule():
+    """Every shipped MATLAB-bicubic LR file of Set5 and Set14 at x2, x3 and x4 is the rule's size."""
+    from hatast.data.checks import image_size
+
+    _need_benchmarks()
+    checked = 0
+    for name in ("Set5", "Set14"):
+        for scale in (2, 3, 4):
+            for pair in find_pairs(BENCHMARK, name, scale):
+                assert image_size(pair.lr) == lr_size(image_size(pair.hr), scale), (name, scale, pair.name)
+                checked += 1
+    assert checked == 57
 
 
 @pytest.mark.parametrize("name", ["BSD100", "Urban100", "Manga109"])

@@ -120,7 +120,7 @@ def test_output_onto_the_weights_is_refused(tmp_path, capsys):
     weights = _checkpoint(tmp_path, HAT(**TINY_HAT))
     before = weights.read_bytes()
     err = _refused(capsys, [str(weights), "-o", str(weights)])
-    assert "is the input file" in err
+    assert "would overwrite the input" in err
     assert weights.read_bytes() == before
 
 
@@ -150,5 +150,7 @@ def test_failed_check_leaves_the_output_untouched(tmp_path, capsys):
     out.write_bytes(b"previous export")
     weights = _checkpoint(tmp_path, _perturbed(HAT(**{**TINY_HAT, "depths": [1], "num_heads": [2]})))
     err = _refused(capsys, [str(weights), "-o", str(out), "--check-sizes", "7x5", "--tolerance", "0"])
+    assert "exists; hatast keeps existing results: add --overwrite" in err  # refused before any compute
+    err = _refused(capsys, [str(weights), "-o", str(out), "--check-sizes", "7x5", "--tolerance", "0", "--overwrite"])
     assert "differ by" in err and "nothing written" in err
     assert out.read_bytes() == b"previous export" and [p.name for p in tmp_path.iterdir()] == ["net.pth", out.name]

@@ -76,10 +76,17 @@ def test_release_keeps_the_ema_weights_only_and_records_checksums(tmp_path, chec
                                                       if p.suffix != ".md"}
     assert (folder / "Tiny_SRx2.md").read_text() == card(entry)
     assert not any(p.name.startswith(".staging") for p in (tmp_path / "rel").iterdir())
-    # a second release of the same checkpoint is byte-identical
+    # a second release under the same name is refused without --overwrite, and leaves the first as it was
     first = {p.name: p.read_bytes() for p in folder.iterdir()}
-    assert run(release_command, [path, "--name", "Tiny_SRx2", "-o", tmp_path / "rel", "--card", card_yml],
-               capsys)[0] == 0
+    code, _, err = run(release_command, [path, "--name", "Tiny_SRx2", "-o", tmp_path / "rel", "--card", card_yml],
+                       capsys)
+    assert code == 2
+    single_error_line(err, "Tiny_SRx2 is already released in", "add --overwrite")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == first
+    # with --overwrite, the release of the same checkpoint is byte-identical
+    code, out, _ = run(release_command, [path, "--name", "Tiny_SRx2", "-o", tmp_path / "rel", "--card", card_yml,
+                                         "--overwrite"], capsys)
+    assert code == 0 and "replaced the earlier release Tiny_SRx2" in out
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == first
     # the release is found by name, and runs
     cv2.imwrite(str(tmp_path / "in.png"), sample_image("coffee")[:16, :16])

@@ -187,3 +187,19 @@ def test_the_standard_benchmarks_pass_and_other_scales_do_not(name):
         assert check_paired(dopt, scale, "test") is None
         other = 3 if scale == 2 else 2
         assert f"(these look like x{scale} data; the options say scale {other})" in check_paired(dopt, other, "test")
+
+
+def test_non_integer_scales_use_the_benchmark_pairing_rule(tmp_path):
+    """IM-LUT options (scale 2.5): LR = the HR mod-cropped to a multiple of 5, divided by 2.5, the size `hatast prepare
+    benchmark` writes and the benchmark pairing accepts; MATLAB's ceil on the uncropped HR is one pixel too large."""
+    from hatast.data.checks import check_paired
+
+    for folder in ("HR", "LR"):
+        (tmp_path / folder).mkdir()
+    cv2.imwrite(str(tmp_path / "HR" / "a.png"), np.zeros((101, 77, 3), np.uint8))
+    dopt = {"dataroot_gt": str(tmp_path / "HR"), "dataroot_lq": str(tmp_path / "LR"), "io_backend": {"type": "disk"}}
+    cv2.imwrite(str(tmp_path / "LR" / "a.png"), np.zeros((40, 30, 3), np.uint8))
+    assert check_paired(dopt, 2.5, "test") is None
+    cv2.imwrite(str(tmp_path / "LR" / "a.png"), np.zeros((41, 31, 3), np.uint8))
+    assert check_paired(dopt, 2.5, "test") == ("LR a.png is 31x41 but HR a.png is 77x101: at scale 2.5 the LR must be "
+                                               "30x40 (the LR is too large for this scale); 1 of 1 pairs are wrong")

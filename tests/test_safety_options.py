@@ -127,7 +127,7 @@ def test_every_problem_gets_its_own_line(tmp_path, image_folders, capsys, monkey
                              "(set by --force_yml train:optim_g:lr=abc)"),
     ("trian:total_iter=3", "--force_yml 'trian:total_iter=3': 'trian' is not a section of the options "
                            "(did you mean 'train'?)"),
-    ("train:total_iter=[1", "--force_yml 'train:total_iter=[1': the value is not valid YAML"),
+    ("train:total_iter=[1", "--force_yml train:total_iter=[1: YAML syntax error at line 1"),
     ("train:total_iter", "--force_yml 'train:total_iter': expected KEY:KEY=VALUE"),
 ])
 def test_force_yml_overrides_are_checked_like_the_file(tmp_path, image_folders, capsys, monkeypatch, override,

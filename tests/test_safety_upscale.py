@@ -150,7 +150,7 @@ def test_a_read_only_folder_for_real(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--tile", "-8"], "hatast upscale: error: argument --tile: must be >= 0, got -8"),
-    (["--tile-pad", "x"], "argument --tile-pad: expected a whole number >= 0, got 'x'"),
+    (["--tile-pad", "x"], "argument --tile-pad: expected a whole number from 0 to 1024, got 'x'"),
     (["--device", "gpu"], "error: --device 'gpu' is not a device"),
     (["--device", f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"],
      "not available on this machine" if not torch.cuda.is_available() else "CUDA device(s)"),
@@ -175,12 +175,32 @@ def test_a_bad_image_is_skipped_and_the_batch_goes_on(tmp_path, photos, table, c
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["other.png", "pic.png"]
 
 
-def test_a_write_failure_is_reported_and_the_batch_goes_on(tmp_path, photos, table, capsys):
+def test_a_folder_in_the_place_of_an_output_is_refused_before_any_compute(tmp_path, photos, table, capsys):
     (tmp_path / "out" / "other.png").mkdir(parents=True)  # a folder where the result should go
     code, _, err = _run([photos, "-w", table, "-o", tmp_path / "out"], capsys)
+    assert code == 2
+    single_error_line(err, "other.png is a folder")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["other.png"]  # nothing written
+
+
+def test_a_write_failure_is_reported_and_the_batch_goes_on(tmp_path, photos, table, capsys, monkeypatch):
+    import hatast.utils.image as image_io
+    from hatast.utils.files import atomic_write
+
+    real = image_io.write_bytes_atomic
+
+    def disk_full_for_other(path, data):
+        if Path(path).name == "other.png":
+            with atomic_write(path) as stream:  # fails after its temporary file was made
+                stream.write(bytes(data)[:100])
+                raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(image_io, "write_bytes_atomic", disk_full_for_other)
+    code, _, err = _run([photos, "-w", table, "-o", tmp_path / "out"], capsys)
     assert code == 1
-    assert "could not write the image" in err and "other.png" in err
-    assert (tmp_path / "out" / "pic.png").is_file()
+    assert "could not write the image (No space left on device)" in err and "other.png" in err
+    assert (tmp_path / "out" / "pic.png").is_file() and not (tmp_path / "out" / "other.png").exists()
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 

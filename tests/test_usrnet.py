@@ -228,7 +228,7 @@ def test_load_kernel_files_and_specs(tmp_path):
     assert deg.load_kernel("gaussian:2,1,45:size=15").shape == (15, 15)
     bench = need(FIXTURES / "kernels_12.mat", "USRNet benchmark kernels")
     assert np.allclose(deg.load_kernel(f"{bench}:11"), deg.benchmark_kernels(str(bench))[11])
-    for bad, message in (("gaussian:-1", "positive"), ("gaussian:a", "not a number"), ("nope.npy", "no such file"),
+    for bad, message in (("gaussian:-1", "a sigma must be above 0"), ("gaussian:a", "not a number"), ("nope.npy", "no such file"),
                          (f"{bench}:12", "holds 12 kernels")):
         with pytest.raises(ValueError, match=message):
             deg.load_kernel(bad)
@@ -300,3 +300,74 @@ def test_inference_paths_equal_the_plain_prior(fused, monkeypatch):
         got = prior(x)
     assert (got - expected).abs().max() < 1e-5
     assert got.is_contiguous()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# checkpoints saved by the authors' code at every depth
+
+
+def _in_authors_spelling(state: dict, nb: int) -> dict:
+    """hatast's keys as the authors' code names them: their ``sequential()`` returns a lone module unwrapped, so at
+    nb = 1 ``m_body`` is the residual block itself, and at nb = 0 each down/up stage is its convolution alone (and
+    ``m_body`` is empty)."""
+    renamed = {}
+    for key, value in state.items():
+        if nb == 1:
+            key = key.replace("p.m_body.0.res.", "p.m_body.res.")
+        if nb == 0:
+            for stage in ("m_down1", "m_down2", "m_down3", "m_up3", "m_up2", "m_up1"):
+                key = key.replace(f"p.{stage}.0.weight", f"p.{stage}.weight")
+        renamed[key] = value
+    return renamed
+
+
+@pytest.mark.parametrize("nb", [0, 1, 2, 3])
+def test_authors_checkpoint_of_any_depth_is_detected_and_loads(nb):
+    from torch import nn
+
+    from hatast.utils.checkpoint import load_into
+
+    net = _net(nb, nb=nb)
+    ours = net.state_dict()
+    authors = _in_authors_spelling(ours, nb)
+    if nb == 1:
+        assert "p.m_body.res.0.weight" in authors and "p.m_body.0.res.0.weight" not in authors
+    if nb == 0:
+        assert "p.m_down1.weight" in authors and "p.m_up1.weight" in authors
+        assert not any(k.startswith("p.m_body.") for k in authors)
+    assert (authors.keys() == ours.keys()) == (nb >= 2)
+
+    model = detect(authors)
+    assert model.name == "USRNet" and model.config["nb"] == nb and model.config["nc"] == TINY["nc"]
+    assert usrnet_config_from_state_dict(authors) == usrnet_config_from_state_dict(ours)
+    canonical = model.architecture.canonical(authors)
+    assert canonical.keys() == ours.keys()
+    load_into(model.network, canonical, strict=True)
+    direct = USRNet(**{**TINY, "nb": nb}).eval()  # load_state_dict takes the authors' spelling too
+    direct.load_state_dict(authors, strict=True)
+    nested = nn.ModuleDict({"g": USRNet(**{**TINY, "nb": nb})})
+    nested.load_state_dict({f"g.{k}": v for k, v in authors.items()}, strict=True)
+
+    lq = torch.rand(1, 3, 6, 5, generator=torch.Generator().manual_seed(nb))
+    kernel = torch.from_numpy(deg.gaussian_kernel((1.5, 1.5), size=5)).float()
+    with torch.no_grad():
+        expected = net(lq, kernel, 0.01, 2)
+        for loaded in (model.network.eval(), direct, nested["g"].eval()):
+            assert torch.equal(loaded(lq, kernel, 0.01, 2), expected)
+
+
+def test_upscale_command_runs_an_authors_nb1_checkpoint(tmp_path, monkeypatch):
+    import cv2
+
+    from hatast.cli.upscale import main
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # main() replaces it: restored afterwards
+    weights = tmp_path / "usrnet_nb1.pth"
+    torch.save(_in_authors_spelling(_net(nb=1).state_dict(), 1), weights)  # a bare state dict, as the authors save
+    image = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "lr.png"), image)
+    status = main([str(tmp_path / "lr.png"), "-w", str(weights), "-o", str(tmp_path / "out"), "--scale", "2",
+                   "--kernel", "gaussian:1.6", "--device", "cpu", "--no-progress"])
+    assert status == 0
+    out = cv2.imread(str(tmp_path / "out" / "lr.png"))
+    assert out is not None and out.shape == (20, 24, 3)

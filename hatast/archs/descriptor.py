@@ -56,6 +56,15 @@ class Architecture:
     extra_inputs: tuple[str, ...] = ()
     """Inputs besides the LR image, by name (USRNet: ``kernel``, ``sigma``)."""
 
+    def canonical(self, state: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        """``state`` with ``cls``'s own key names: what :func:`~hatast.archs.detect.detect` matches and reads the
+        configuration from. A class whose state dicts come in other spellings too (e.g. its authors' code at some
+        settings) says so with a static ``canonical_keys(state)``, which every loader applies
+        (:func:`hatast.utils.checkpoint.canonical_state`)."""
+        from ..utils.checkpoint import canonical_state
+
+        return canonical_state(self.cls, state)
+
 
 @dataclass
 class ModelDescriptor:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from torch import Tensor, nn
 
+from ..utils.checkpoint import CheckpointError
 from .descriptor import Architecture, KeyCondition, ModelDescriptor
 from .hat_arch import HAT, hat_config_from_state_dict
 from .hat_ast_arch import HATAST, hat_ast_config_from_state_dict
@@ -39,10 +40,10 @@ ARCHITECTURES: list[Architecture] = [  # the most specific first: HATAST's keys 
     Architecture("SRLUTNet", SRLUTNet,
                  KeyCondition(frozenset({"net.body.0.weight", "net.body.0.bias"}), check=is_srlut_state_dict),
                  srlut_config_from_state_dict, scale=lambda net: net.upscale),
-    Architecture("USRNet", USRNet,
-                 KeyCondition(frozenset({"p.m_head.weight", "p.m_down1.0.res.0.weight", "p.m_body.0.res.0.weight",
-                                         "p.m_up1.0.weight", "p.m_tail.weight", "h.mlp.0.weight", "h.mlp.2.weight",
-                                         "h.mlp.4.weight"})),
+    Architecture("USRNet", USRNet,  # keys present at every depth nb >= 0 (the residual blocks are not)
+                 KeyCondition(frozenset({"p.m_head.weight", "p.m_up3.0.weight", "p.m_up2.0.weight", "p.m_up1.0.weight",
+                                         "p.m_tail.weight", "h.mlp.0.weight", "h.mlp.2.weight", "h.mlp.4.weight"}),
+                              any_prefix=(("p.m_down1.",), ("p.m_down2.",), ("p.m_down3.",))),
                  usrnet_config_from_state_dict, scale=lambda net: USRNET_SCALES, size_multiple=lambda net: 1,
                  tiling="approximate", extra_inputs=("kernel", "sigma", "scale")),
     Architecture("IMNet", IMNet,
@@ -54,14 +55,31 @@ ARCHITECTURES: list[Architecture] = [  # the most specific first: HATAST's keys 
 ]
 
 
+class UnknownArchitecture(CheckpointError):
+    """Weights whose keys match no architecture hatast recognises."""
+
+
 def detect(state: Mapping[str, Tensor]) -> ModelDescriptor:
-    """The descriptor of an un-loaded network matching ``state`` (raise ``ValueError`` when none does)."""
+    """The descriptor of an un-loaded network matching ``state`` (raise ``ValueError`` when none does).
+
+    Each architecture sees ``state`` in its own key spelling (:meth:`Architecture.canonical`); load
+    ``model.architecture.canonical(state)`` into ``model.network``."""
     for arch in ARCHITECTURES:
-        if arch.condition is not None and arch.condition.matches(state):
-            config = arch.read_config(state)
-            return ModelDescriptor(arch, arch.cls(**config), {"type": arch.name, **config})
+        if arch.condition is None:
+            continue
+        canonical = arch.canonical(state)
+        if arch.condition.matches(canonical):
+            try:
+                config = arch.read_config(canonical)
+                network = arch.cls(**config)
+            except Exception as err:  # noqa: BLE001  (any shape the keys do not describe is a damaged file)
+                text = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+                raise CheckpointError(f"the weights have {arch.name}'s keys but their shapes describe no {arch.name} "
+                                      f"({text}): a damaged or edited file?") from None
+            return ModelDescriptor(arch, network, {"type": arch.name, **config})
     known = ", ".join(a.name for a in ARCHITECTURES if a.condition is not None)
-    raise ValueError(f"the weights match none of the architectures hatast can detect ({known})")
+    raise UnknownArchitecture(f"the weights match none of the architectures hatast can detect ({known}): another "
+                              "project's model, or a training state rather than a network's weights?")
 
 
 def describe(net: nn.Module, config: dict | None = None) -> ModelDescriptor:

@@ -11,7 +11,9 @@ denoises ``z_k`` knowing the noise level ``beta_k`` (a constant fourth channel).
 ``(sigma, s)`` to every ``alpha_k`` and ``beta_k``.
 
 State-dict keys are the authors' (``p.*`` prior, ``h.mlp.*`` hyper-parameters; the data step has none), so their
-released ``usrnet.pth`` / ``usrnet_tiny.pth`` load with ``strict=True``.
+released ``usrnet.pth`` / ``usrnet_tiny.pth`` load with ``strict=True``. The authors' ``sequential`` helper returns a
+lone module unwrapped, so their code spells a few keys without the ``.0`` at depths ``nb <= 1``:
+:func:`usrnet_canonical_keys` maps those spellings to ours (``detect`` and ``USRNet.load_state_dict`` apply it).
 
 Data step, what it computes once per forward and not per iteration: the kernel's transfer function ``FB``,
 ``|FB|^2`` and its block mean ``invW``, and ``conj(FB) F(S^T y)``. The ``s x s`` block structure is a view
@@ -20,6 +22,7 @@ Data step, what it computes once per forward and not per iteration: the kernel's
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -184,7 +187,8 @@ class ResUNet(nn.Module):
         in_nc: input channels (image + noise-level map).
         out_nc: output channels.
         nc: channels at the four scales.
-        nb: residual blocks per scale.
+        nb: residual blocks per scale (0 too: the stages are then their down/up-sampling convolutions alone and
+            the body is the identity, as in the authors' code).
     """
 
     def __init__(self, in_nc: int = 4, out_nc: int = 3, nc: Sequence[int] = (64, 128, 256, 512), nb: int = 2) -> None:
@@ -318,7 +322,7 @@ class USRNet(nn.Module):
         in_nc: prior input channels (colour channels + 1 for the noise-level map).
         out_nc: prior output channels.
         nc: prior channels at its four scales.
-        nb: residual blocks per prior scale.
+        nb: residual blocks per prior scale (>= 0).
         init: ``default`` (PyTorch's initialisation, as the authors train) or ``identity`` (the prior starts as the
             identity on the image channels, see :meth:`ResUNet.start_as_identity`: the unfolding then starts as K
             plain data steps, a regularised deconvolution, and training refines it; converges far faster in
@@ -330,14 +334,21 @@ class USRNet(nn.Module):
         super().__init__()
         if init not in ("default", "identity"):
             raise ValueError(f"init={init!r} is not supported; allowed values: default, identity")
-        if nb < 1:
-            raise ValueError(f"nb must be >= 1, got {nb}")
+        if nb < 0:
+            raise ValueError(f"nb must be >= 0, got {nb}")
         self.n_iter = n_iter
         self.d = DataStep()
         self.p = ResUNet(in_nc, out_nc, nc, nb)
         self.h = HyperNet(2, 2 * n_iter, h_nc)
         if init == "identity":
             self.p.start_as_identity()
+        self.register_load_state_dict_pre_hook(_accept_authors_keys)
+
+    @staticmethod
+    def canonical_keys(state: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        """The authors' other spellings renamed to ours (:func:`usrnet_canonical_keys`): what every loader asks a
+        network class before comparing keys (:func:`hatast.utils.checkpoint.check_fit`, ``detect``)."""
+        return usrnet_canonical_keys(state)
 
     def forward(self, lq: Tensor, kernel: Tensor, sigma: Tensor | float, scale: int) -> Tensor:
         scale = _check_scale(scale)
@@ -384,11 +395,54 @@ def _batch_kernel(kernel: Tensor, lq: Tensor) -> Tensor:
     return (kernel / total).expand(lq.shape[0], 1, -1, -1)
 
 
+_AUTHORS_SPELLINGS = (
+    # nb = 1: m_body is the lone ResBlock itself
+    (re.compile(r"p\.m_body\.res\."), "p.m_body.0.res."),
+    # nb = 0: every down/up stage is its lone (transposed) convolution
+    (re.compile(r"p\.(m_down[123]|m_up[123])\.(weight|bias)$"), r"p.\1.0.\2"),
+)
+"""The authors' collapsed spellings (their ``sequential()`` returns a single module unwrapped) -> ours. Their
+``m_head``/``m_tail`` (one convolution), ``ResBlock.res`` (three modules) and ``h.mlp`` (an ``nn.Sequential``) never
+collapse, and at ``nb >= 2`` no module does."""
+
+
+def _authors_renames(keys, prefix: str = "") -> dict[str, str]:
+    """``{authors' key: ours}`` for the keys of ``keys`` under ``prefix`` spelled the authors' collapsed way."""
+    renames = {}
+    for key in keys:
+        if not key.startswith(prefix):
+            continue
+        rest = key[len(prefix):]
+        for pattern, replacement in _AUTHORS_SPELLINGS:
+            if pattern.match(rest):
+                renames[key] = prefix + pattern.sub(replacement, rest, count=1)
+                break
+    return renames
+
+
+def usrnet_canonical_keys(state: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+    """``state`` with the keys the authors' code writes at ``nb = 1`` (``p.m_body.res.*``) and ``nb = 0``
+    (``p.m_down1.weight``, ``p.m_up3.weight``, ...) spelled as hatast's USRNet names them (``p.m_body.0.res.*``,
+    ``p.m_down1.0.weight``, ...); ``state`` itself when nothing needs renaming. Tensors are not copied."""
+    renames = _authors_renames(state)
+    if not renames:
+        return state
+    return {renames.get(key, key): value for key, value in state.items()}
+
+
+def _accept_authors_keys(module, state_dict, prefix, *args) -> None:
+    """Load-state-dict pre-hook: ``USRNet.load_state_dict`` takes the authors' collapsed spellings too."""
+    for old, new in _authors_renames(list(state_dict), prefix).items():
+        state_dict[new] = state_dict.pop(old)
+
+
 def usrnet_config_from_state_dict(state: Mapping[str, Tensor]) -> dict:
-    """USRNet's constructor arguments read from tensor shapes."""
+    """USRNet's constructor arguments read from tensor shapes (either spelling, see :func:`usrnet_canonical_keys`)."""
+    state = usrnet_canonical_keys(state)
     nb = len({key.split(".")[2] for key in state if key.startswith("p.m_body.")})
-    nc = [state["p.m_head.weight"].shape[0], state["p.m_down2.0.res.0.weight"].shape[0],
-          state["p.m_down3.0.res.0.weight"].shape[0], state["p.m_body.0.res.0.weight"].shape[0]]
+    # the transposed convolutions exist at every depth: weights [in, out, 2, 2], from scale 4 down to scale 1
+    up3, up2, up1 = (state[f"p.m_up{i}.0.weight"].shape for i in (3, 2, 1))
+    nc = [up1[1], up1[0], up2[0], up3[0]]
     return {"n_iter": state["h.mlp.4.weight"].shape[0] // 2, "h_nc": state["h.mlp.0.weight"].shape[0],
             "in_nc": state["p.m_head.weight"].shape[1], "out_nc": state["p.m_tail.weight"].shape[0], "nc": nc,
             "nb": nb}

@@ -6,7 +6,8 @@ bicubic baseline and the published figures the package knows.
 Writes ``<out>/<method>/<set>_x<s>.csv`` (one row per image: PSNR, SSIM, milliseconds, LR size) and
 ``<out>/summary.md``, and prints the table. A rerun with the same ``-o`` computes only the images the CSV files lack.
 Sets are looked for as ``<data>/<set>/HR`` and ``<data>/<set>/LR_bicubic/X<s>`` (``hatast prepare benchmark`` makes
-them); a missing set is reported on one line and skipped.
+them); a missing set, or one whose LR images are not the size that goes with their HR images at the scale, is
+reported on one line and skipped (exit status 1; 2 when no set is usable).
 
 USRNet's Table 1 (blur kernels x scales x noise levels, LR made from HR by :mod:`hatast.eval.kernel_protocol`):
 
@@ -21,8 +22,10 @@ import sys
 from pathlib import Path
 
 from ..eval.sets import BENCHMARK_SETS, BenchmarkError, find_pairs, parse_scale, scale_tag
-from ..utils.arguments import OneLineParser, non_negative_int, resolve_device
+from ..utils.arguments import OneLineParser, bounded, non_negative_int, resolve_device
+from ..utils.errors import command
 from ..utils.files import write_bytes_atomic
+from ..utils.paths import OutputFolder, shown
 
 
 def build_parser() -> OneLineParser:
@@ -41,12 +44,12 @@ def build_parser() -> OneLineParser:
                              "usrnet_table1: USRNet's kernel x scale x noise table (LR made from HR)")
     parser.add_argument("--kernels", default=os.environ.get("HATAST_KERNELS"),
                         help="usrnet_table1: the kernel bank (.mat cell array; default $HATAST_KERNELS)")
-    parser.add_argument("--noise", type=float, nargs="+", default=None,
-                        help="usrnet_table1: noise levels on the 0-255 scale (default 0 2.55 7.65)")
+    parser.add_argument("--noise", type=bounded(float, 0, 255), nargs="+", default=None,
+                        help="usrnet_table1: noise levels on the 0-255 scale, 0 to 255 (default 0 2.55 7.65)")
     parser.add_argument("--self-ensemble", action="store_true", help="networks: x8 flips/rotations averaged")
     parser.add_argument("--tile", type=non_negative_int, default=0,
                         help="networks: tile size (default: whole images, tiles of 256 then 128 when out of memory)")
-    parser.add_argument("--threads", type=non_negative_int, default=0,
+    parser.add_argument("--threads", type=bounded(int, 0, 1024), default=0,
                         help="CPU threads for torch and the table kernel (default: all cores)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps, or auto")
     parser.add_argument("-o", "--output", default=None, help="results folder (default: results/bench/x<scale>)")
@@ -70,8 +73,8 @@ def _set_threads(threads: int) -> int:
 
 
 def _find_sets(names: list[str], find) -> tuple[dict, list[str]]:
-    """``{name: find(name)}`` for the sets found; each missing one reported on a ``skipped:`` line (and an
-    ``error:`` line when none is found)."""
+    """``{name: find(name)}`` for the usable sets; each missing or unusable one (LR of the wrong size) reported on
+    one ``skipped:`` line, or, when no set is usable (nothing runs), on one ``error:`` line."""
     found, missing = {}, []
     for name in names:
         try:
@@ -79,12 +82,11 @@ def _find_sets(names: list[str], find) -> tuple[dict, list[str]]:
         except BenchmarkError as err:
             missing.append(str(err))
     for line in missing:
-        print(f"skipped: {line}", file=sys.stderr)
-    if not found:
-        print("error: no benchmark set found", file=sys.stderr)
+        print(f"{'skipped' if found else 'error'}: {line}", file=sys.stderr)
     return found, missing
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -95,45 +97,40 @@ def main(argv: list[str] | None = None) -> int:
     args.scale = args.scale[0]
     from ..eval.runner import baseline_method, distinct_labels, evaluate, markdown_table, weights_method
 
-    out = Path(args.output or f"results/bench/x{scale_tag(args.scale)}")
     found, missing = _find_sets(args.sets, lambda name: find_pairs(args.data, name, args.scale))
     if not found:
         return 2
     args.weights = list({str(Path(w).resolve()): w for w in args.weights}.values())  # each file once
+    inputs = [*args.weights, *(p for pairs in found.values() for pair in pairs for p in (pair.hr, pair.lr))]
+    outputs = OutputFolder(args.output or f"results/bench/x{scale_tag(args.scale)}", "-o", inputs=inputs)
+    summary = outputs.path("summary.md", what="summary", source="summary")
     threads = _set_threads(args.threads)
-    try:
-        device = resolve_device(args.device)
-        methods = [baseline_method(kind, args.scale) for kind in dict.fromkeys(["bicubic", *args.baselines])]
-        for weights in args.weights:
-            methods.append(weights_method(weights, device, args.tile, self_ensemble=args.self_ensemble,
-                                          scale=args.scale))
-        loaded = methods[len(methods) - len(args.weights):]
-        names = [m.name for m in methods]
-        for method, label in zip(loaded, distinct_labels(args.weights)):
-            if names.count(method.name) > 1:  # files of one kind: their rows (and results folders) need the file
-                method.name = f"{method.name} ({label})"
-    except ValueError as err:  # hatast's errors (checkpoint, table, device, baseline name) are ValueErrors
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    device = resolve_device(args.device)
+    methods = [baseline_method(kind, args.scale) for kind in dict.fromkeys(["bicubic", *args.baselines])]
+    for weights in args.weights:
+        methods.append(weights_method(weights, device, args.tile, self_ensemble=args.self_ensemble, scale=args.scale))
+    loaded = methods[len(methods) - len(args.weights):]
+    names = [m.name for m in methods]
+    for method, label in zip(loaded, distinct_labels(args.weights)):
+        if names.count(method.name) > 1:  # files of one kind: their rows (and results folders) need the file
+            method.name = f"{method.name} ({label})"
+    outputs.check_writable()
     print(f"hatast bench x{scale_tag(args.scale)} on {', '.join(f'{n} ({len(p)})' for n, p in found.items())}; "
-          f"{threads} threads on {device}; results in {out}", flush=True)
+          f"{threads} threads on {device}; results in {shown(outputs.root)}", flush=True)
     warmed: set[str] = set()
     results = []
-    try:
-        for method in methods:
-            results.append((method, [evaluate(method, name, pairs, args.scale, out, args.protocol,
-                                              progress=not args.no_progress, warmed=warmed)
-                                     for name, pairs in found.items()]))
-    except ValueError as err:  # a results folder of another source, a CSV that is not ours
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    for method in methods:
+        results.append((method, [evaluate(method, name, pairs, args.scale, outputs, args.protocol,
+                                          progress=not args.no_progress, warmed=warmed)
+                                 for name, pairs in found.items()]))
     table = markdown_table(results, args.scale, threads)
-    write_bytes_atomic(out / "summary.md", table.encode())
+    write_bytes_atomic(summary, table.encode())
     print(table)
     return 1 if missing else 0
 
 
 def _table1(args, parser) -> int:
+    from ..data.degradations import benchmark_kernels
     from ..eval import kernel_protocol as table1
     from ..eval.runner import distinct_labels
 
@@ -141,36 +138,31 @@ def _table1(args, parser) -> int:
     if any(s != int(s) or s < 1 for s in scales):
         parser.error("--scale: usrnet_table1 takes integer scales")
     noises = args.noise if args.noise is not None else list(table1.NOISE_LEVELS)
-    if any(n < 0 for n in noises):
-        parser.error("--noise: levels must be >= 0")
     if not args.kernels:
         parser.error("--kernels: give the kernel bank (e.g. kernels_12.mat) or set HATAST_KERNELS")
     sets, missing = _find_sets(args.sets, lambda name: table1.hr_images(args.data, name))
     if not sets:
         return 2
     threads = _set_threads(args.threads)
-    out = Path(args.output or "results/bench/usrnet_table1")
-    try:
-        from ..data.degradations import benchmark_kernels
-
-        n_kernels = len(benchmark_kernels(args.kernels))
-        device = resolve_device(args.device)
-        methods = [table1.bicubic_method()] + [table1.network_method(w, device) for w in args.weights]
-        names = [m.name for m in methods]
-        for method, label in zip(methods[1:], distinct_labels(args.weights)):
-            if names.count(method.name) > 1:
-                method.name = f"{method.name} ({label})"
-        print(f"hatast bench usrnet_table1: {n_kernels} kernels from {args.kernels}; scales "
-              f"{', '.join(str(int(s)) for s in scales)}; noise {', '.join(f'{n:g}' for n in noises)}; "
-              f"{', '.join(f'{n} ({len(p)})' for n, p in sets.items())}; {threads} threads on {device}; results in "
-              f"{out}", flush=True)
-        results = table1.run_protocol(methods, sets, args.kernels, [int(s) for s in scales], noises, out,
-                                      progress=not args.no_progress)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    inputs = [*args.weights, args.kernels, *(p for images in sets.values() for p in images)]
+    outputs = OutputFolder(args.output or "results/bench/usrnet_table1", "-o", inputs=inputs)
+    summary = outputs.path("summary.md", what="summary", source="summary")
+    n_kernels = len(benchmark_kernels(args.kernels))
+    device = resolve_device(args.device)
+    methods = [table1.bicubic_method()] + [table1.network_method(w, device) for w in args.weights]
+    names = [m.name for m in methods]
+    for method, label in zip(methods[1:], distinct_labels(args.weights)):
+        if names.count(method.name) > 1:
+            method.name = f"{method.name} ({label})"
+    outputs.check_writable()
+    print(f"hatast bench usrnet_table1: {n_kernels} kernels from {args.kernels}; scales "
+          f"{', '.join(str(int(s)) for s in scales)}; noise {', '.join(f'{n:g}' for n in noises)}; "
+          f"{', '.join(f'{n} ({len(p)})' for n, p in sets.items())}; {threads} threads on {device}; results in "
+          f"{shown(outputs.root)}", flush=True)
+    results = table1.run_protocol(methods, sets, args.kernels, [int(s) for s in scales], noises, outputs,
+                                  progress=not args.no_progress)
     table = table1.markdown(results, methods, n_kernels)
-    write_bytes_atomic(out / "summary.md", table.encode())
+    write_bytes_atomic(summary, table.encode())
     print(table)
     return 1 if missing else 0
 

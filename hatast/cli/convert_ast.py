@@ -10,9 +10,11 @@ import yaml
 
 from ..archs.hat_arch import HAT, hat_config_from_state_dict
 from ..archs.hat_ast_arch import HATAST, convert_hat_to_ast
-from ..utils.arguments import OneLineParser, non_negative_int
-from ..utils.checkpoint import CheckpointError, read_state_dict, save_atomic
-from ..utils.files import OutputError, check_output_file
+from ..utils.arguments import OneLineParser, bounded
+from ..utils.checkpoint import CheckpointError, check_fit, read_state_dict, save_atomic
+from ..utils.errors import command
+from ..utils.files import OutputError
+from ..utils.paths import OutputFolder, shown
 
 
 def build_parser() -> OneLineParser:
@@ -21,16 +23,19 @@ def build_parser() -> OneLineParser:
     parser.add_argument("output", help="where to write the HAT+AST checkpoint (params and params_ema); never the "
                         "input itself")
     parser.add_argument("--param-key", default=None, help="entry of the input to use (default: params_ema, params)")
-    parser.add_argument("--overlap-ratio", type=float, default=0.75)
+    parser.add_argument("--overwrite", action="store_true", help="replace the output checkpoint if it exists")
+    parser.add_argument("--overlap-ratio", type=bounded(float, 0, 2), default=0.75,
+                        help="overlap of the cross-attention windows, 0 to 2, no narrower than the checkpoint's "
+                             "(default: %(default)s)")
     parser.add_argument("--attention", choices=["assa", "softmax"], default="assa")
     parser.add_argument("--ffn", choices=["frfn", "mlp"], default="frfn")
     parser.add_argument("--assa-weighting", choices=["sigmoid", "softmax2"], default="sigmoid")
-    parser.add_argument("--assa-init-logit", type=float, default=14.0,
+    parser.add_argument("--assa-init-logit", type=bounded(float, -50, 50), default=14.0,
                         help="start with softmax weight sigmoid(logit) (default: %(default)s)")
-    parser.add_argument("--border-key-bias", type=float, default=-14.0,
+    parser.add_argument("--border-key-bias", type=bounded(float, -100, 100), default=-14.0,
                         help="starting bias of the keys the wider overlap adds (default: %(default)s)")
-    parser.add_argument("--check-size", type=non_negative_int, default=64,
-                        help="side of the sample crop used to measure the deviation (0: skip the check)")
+    parser.add_argument("--check-size", type=bounded(int, 0, 512), default=64,
+                        help="side of the sample crop used to measure the deviation, up to 512 (0: skip the check)")
     return parser
 
 
@@ -48,23 +53,27 @@ def measure_deviation(state_in: dict, state_out: dict, config: dict, size: int) 
         return (before(x) - after(x)).abs().max().item()
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    outputs, output = OutputFolder.for_file(args.output, "output", inputs=[args.input], overwrite=args.overwrite)
+    state, entry = read_state_dict(args.input, args.param_key)
     try:
-        check_output_file(args.output, [args.input], option="output")
-        state, entry = read_state_dict(args.input, args.param_key)
-        new_state, config = convert_hat_to_ast(
-            state, overlap_ratio=args.overlap_ratio, ocab_attention=args.attention, ocab_ffn=args.ffn,
-            assa_weighting=args.assa_weighting, assa_init_logit=args.assa_init_logit,
-            border_key_bias=args.border_key_bias)
-        save_atomic({"params": new_state, "params_ema": new_state}, args.output)
-    except (CheckpointError, OutputError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        hat = HAT(**hat_config_from_state_dict(state))
+    except (KeyError, IndexError, ValueError, TypeError) as err:
+        raise CheckpointError(f"{args.input} [{entry}]: not a HAT checkpoint ({type(err).__name__}: {err})") from None
+    check_fit(hat, state, strict=True, source=f"{args.input} [{entry}]")  # the one validation of weights
+    new_state, config = convert_hat_to_ast(
+        state, overlap_ratio=args.overlap_ratio, ocab_attention=args.attention, ocab_ffn=args.ffn,
+        assa_weighting=args.assa_weighting, assa_init_logit=args.assa_init_logit,
+        border_key_bias=args.border_key_bias)
+    outputs.check_writable()
+    try:
+        save_atomic({"params": new_state, "params_ema": new_state}, output)
     except OSError as err:
-        print(f"error: {args.output}: could not write the checkpoint ({err.strerror or err})", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output} (from {args.input} [{entry}])")
+        raise OutputError(f"{shown(output)}: could not write the checkpoint ({err.strerror or err})") from None
+    print(f"wrote {shown(output)} (from {args.input} [{entry}])"
+          + (" replacing the earlier file (--overwrite)" if outputs.replaced else ""))
     if args.check_size:
         deviation = measure_deviation(state, new_state, config, args.check_size)
         print(f"max |HAT - HAT+AST| on a {args.check_size}x{args.check_size} photo crop: {deviation:.2e}")

@@ -9,16 +9,18 @@ Everything runs through the same entry points as real experiments (option file -
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import yaml
+
+from ..utils.arguments import OneLineParser, bounded
+from ..utils.errors import command
+from ..utils.paths import OutputFolder
 
 TRAIN_IMAGES = ("astronaut.png", "rocket.jpg", "hubble_deep_field.jpg", "ihc.png", "retina.jpg",
                 "motorcycle_left.png")
@@ -43,27 +45,25 @@ def sample_folder(names: tuple[str, ...] = TRAIN_IMAGES + VAL_IMAGES) -> Path:
     return folder
 
 
-def prepare_data(workdir: Path) -> dict[str, Path]:
+def prepare_data(outputs: OutputFolder) -> dict[str, Path]:
     """Copy the sample photos as PNG: training HR images, and validation HR/LR pairs (MATLAB bicubic x4)."""
     from ..data.degradations import bicubic_downsample
-    from ..utils.image import imwrite_atomic
+    from ..utils.image import imwrite_atomic, read_image
 
     src = sample_folder()
-    train, val_hr, val_lr = workdir / "data" / "train", workdir / "data" / "val" / "HR", workdir / "data" / "val" / "LR"
-    for folder in (train, val_hr, val_lr):
-        folder.mkdir(parents=True, exist_ok=True)
+    folders = {"train": "data/train", "val_hr": "data/val/HR", "val_lr": "data/val/LR"}
     for name in TRAIN_IMAGES:
-        imwrite_atomic(cv2.imread(str(src / name), cv2.IMREAD_COLOR), train / (Path(name).stem + ".png"))
+        imwrite_atomic(read_image(src / name).bgr, outputs.path(f"{folders['train']}/{Path(name).stem}.png"))
     for name in VAL_IMAGES:
-        img = cv2.imread(str(src / name), cv2.IMREAD_COLOR)
+        img = read_image(src / name).bgr
         h, w = img.shape[:2]
         img = img[: h - h % SCALE, : w - w % SCALE]
-        imwrite_atomic(img, val_hr / (Path(name).stem + ".png"))
-        imwrite_atomic(bicubic_downsample(img, SCALE), val_lr / (Path(name).stem + ".png"))
-    return {"train": train, "val_hr": val_hr, "val_lr": val_lr}
+        imwrite_atomic(img, outputs.path(f"{folders['val_hr']}/{Path(name).stem}.png"))
+        imwrite_atomic(bicubic_downsample(img, SCALE), outputs.path(f"{folders['val_lr']}/{Path(name).stem}.png"))
+    return {key: outputs.folder(folder) for key, folder in folders.items()}
 
 
-def write_options(workdir: Path, data: dict[str, Path], iters: int, start: Path | None) -> tuple[Path, Path]:
+def write_options(outputs: OutputFolder, data: dict[str, Path], iters: int, start: Path | None) -> tuple[Path, Path]:
     from ..eval.metrics import option_metrics
     from ..utils.files import write_bytes_atomic
 
@@ -91,14 +91,14 @@ def write_options(workdir: Path, data: dict[str, Path], iters: int, start: Path 
         "logger": {"print_freq": max(iters // 10, 1), "save_checkpoint_freq": max(iters // 2, 1),
                    "use_tb_logger": False},
     }
-    weights = workdir / "experiments" / train_opt["name"] / "models" / "net_g_latest.pth"
+    weights = outputs.root / "experiments" / train_opt["name"] / "models" / "net_g_latest.pth"
     test_opt = {
         "name": "demo_HAT-tiny_SRx4", "model_type": "HATModel", "scale": SCALE, "num_gpu": "auto", "manual_seed": 0,
         "datasets": {"test_1": val}, "network_g": TINY_HAT,
         "path": {"pretrain_network_g": str(weights), "param_key_g": "params_ema", "strict_load_g": True},
         "val": {"save_img": True, "suffix": None, "metrics": option_metrics(SCALE)},
     }
-    paths = workdir / "demo_train.yml", workdir / "demo_test.yml"
+    paths = outputs.path("demo_train.yml"), outputs.path("demo_test.yml")
     for path, opt in zip(paths, (train_opt, test_opt)):
         write_bytes_atomic(path, yaml.safe_dump(opt, sort_keys=False).encode())
     return paths
@@ -108,16 +108,21 @@ def bicubic_scores(data: dict[str, Path]) -> tuple[float, float]:
     """PSNR/SSIM (Y, crop 4, BasicSR's metrics) of MATLAB-bicubic upsampling of the validation LR images."""
     from ..eval.baselines import interpolate
     from ..eval.metrics import score
+    from ..utils.image import read_image
 
-    scores = [score(interpolate(cv2.imread(str(data["val_lr"] / p.name)), SCALE), cv2.imread(str(p)), SCALE)
+    scores = [score(interpolate(read_image(data["val_lr"] / p.name).bgr, SCALE), read_image(p).bgr, SCALE)
               for p in sorted(data["val_hr"].iterdir())]
     return float(np.mean([s["psnr"] for s in scores])), float(np.mean([s["ssim"] for s in scores]))
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hatast demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default="hatast-demo", help="where data, runs and results go")
-    parser.add_argument("--iters", type=int, default=100, help="training iterations (default: %(default)s)")
+    parser = OneLineParser(prog="hatast demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", default="hatast-demo",
+                        help="where data, runs and results go: a new or empty folder, or one an earlier demo made "
+                             "(its results are replaced) (default: %(default)s)")
+    parser.add_argument("--iters", type=bounded(int, 1, 1_000_000), default=100,
+                        help="training iterations, 1 to 1000000 (default: %(default)s)")
     parser.add_argument("--from-scratch", action="store_true", help=f"random weights instead of {START}")
     args = parser.parse_args(argv)
     start = None
@@ -125,22 +130,23 @@ def main(argv: list[str] | None = None) -> int:
         from ..release import resolve
 
         start, _ = resolve(START)
-    workdir = Path(args.workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    data = prepare_data(workdir)
-    train_yml, test_yml = write_options(workdir, data, args.iters, start)
+    outputs = OutputFolder(args.workdir, "--workdir", inputs=[start] if start else [], overwrite=True)
+    outputs.adopt("demo")
+    workdir = outputs.root
+    data = prepare_data(outputs)
+    train_yml, test_yml = write_options(outputs, data, args.iters, start)
     origin = "from random weights" if start is None else f"from the released {START}"
     print(f"hatast demo: training a tiny HAT x{SCALE} {origin} for {args.iters} iterations on {len(TRAIN_IMAGES)} "
           f"scikit-image photos (log: {workdir / 'experiments'})", flush=True)
-    start = time.time()
-    command = [sys.executable, "-m", "hatast.cli.main"]
+    began = time.time()
+    command_line = [sys.executable, "-m", "hatast.cli.main"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    train = subprocess.run(command + ["train", "-opt", str(train_yml)], cwd=workdir, env=env,
+    train = subprocess.run(command_line + ["train", "-opt", str(train_yml)], cwd=workdir, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if train.returncode != 0:
         print(train.stdout[-4000:], file=sys.stderr)
         return train.returncode
-    trained = time.time() - start
+    trained = time.time() - began
 
     from ..engine import test
 

@@ -11,7 +11,8 @@ import os
 import sys
 
 from ..eval.sets import BenchmarkError, find_pairs, parse_scale
-from ..utils.arguments import OneLineParser, non_negative_int
+from ..utils.arguments import OneLineParser, bounded
+from ..utils.errors import UsageError, command
 
 
 def build_parser() -> OneLineParser:
@@ -22,39 +23,40 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--set", required=True, help="benchmark set, e.g. Set14")
     parser.add_argument("--image", required=True, help="image name, e.g. barbara")
     parser.add_argument("--scale", type=parse_scale, required=True)
-    parser.add_argument("--box", type=non_negative_int, nargs=4, required=True, metavar=("TOP", "LEFT", "H", "W"),
-                        help="crop in HR pixels")
-    parser.add_argument("--zoom", type=non_negative_int, default=2)
+    parser.add_argument("--box", type=bounded(int, 0, 65535), nargs=4, required=True,
+                        metavar=("TOP", "LEFT", "H", "W"), help="crop in HR pixels (inside the image; H, W >= 1)")
+    parser.add_argument("--zoom", type=bounded(int, 1, 16), default=2, help="pixel repetition, 1 to 16 (default: 2)")
     parser.add_argument("--baselines", nargs="*", default=["bicubic"])
     parser.add_argument("-o", "--output", required=True, help="PNG file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace the file if it exists")
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..eval.figure import side_by_side
     from ..eval.runner import baseline_method, weights_method
-    from ..utils.files import check_output_file
     from ..utils.image import imwrite_atomic, read_image
+    from ..utils.paths import OutputFolder, shown
 
-    try:
-        if args.label and len(args.label) != len(args.weights):
-            raise ValueError(f"{len(args.label)} --label for {len(args.weights)} -w; give one per weights file")
-        pair = next((p for p in find_pairs(args.data, args.set, args.scale) if p.name == args.image), None)
-        if pair is None:
-            raise BenchmarkError(f"{args.set} has no image {args.image!r}")
-        check_output_file(args.output, [pair.hr, pair.lr, *args.weights], option="-o")
-        models = [weights_method(w, "cpu") for w in args.weights]
-        for method, label in zip(models, args.label):
-            method.name = label
-        methods = [baseline_method(kind, args.scale) for kind in args.baselines] + models
-        lr, hr = read_image(pair.lr), read_image(pair.hr)
-        panels = [(method.name, method.run(lr)) for method in methods]
-        imwrite_atomic(side_by_side(hr.bgr, panels, tuple(args.box), args.zoom), args.output)
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output}")
+    if args.label and len(args.label) != len(args.weights):
+        raise UsageError(f"{len(args.label)} --label for {len(args.weights)} -w; give one per weights file")
+    pair = next((p for p in find_pairs(args.data, args.set, args.scale) if p.name == args.image), None)
+    if pair is None:
+        raise BenchmarkError(f"{args.set} has no image {args.image!r}")
+    outputs, output = OutputFolder.for_file(args.output, "-o", inputs=[pair.hr, pair.lr, *args.weights],
+                                            overwrite=args.overwrite)
+    models = [weights_method(w, "cpu") for w in args.weights]
+    for method, label in zip(models, args.label):
+        method.name = label
+    methods = [baseline_method(kind, args.scale) for kind in args.baselines] + models
+    lr, hr = read_image(pair.lr), read_image(pair.hr)
+    panels = [(method.name, method.run(lr)) for method in methods]
+    figure = side_by_side(hr.bgr, panels, tuple(args.box), args.zoom)
+    outputs.check_writable()
+    imwrite_atomic(figure, output)
+    print(f"wrote {shown(output)}" + (" replacing the earlier file (--overwrite)" if outputs.replaced else ""))
     return 0
 
 

@@ -11,12 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-from ..archs.detect import detect
+from ..archs.detect import UnknownArchitecture
 from ..archs.imlut_arch import IMNet
+from ..inference import load_network
 from ..lut.table import LUTError, load_file
-from ..utils.arguments import OneLineParser, non_negative_int
-from ..utils.checkpoint import CheckpointError, load_into, load_state_dict
-from ..utils.files import OutputError, check_output_file
+from ..utils.arguments import OneLineParser, bounded
+from ..utils.errors import UsageError, command
+from ..utils.files import OutputError
+from ..utils.paths import OutputFolder, shown
 
 
 def build_parser() -> OneLineParser:
@@ -25,49 +27,47 @@ def build_parser() -> OneLineParser:
     transfer = commands.add_parser("transfer", help="SR-LUT net or IM-Net checkpoint -> table file")
     transfer.add_argument("checkpoint", help="SRLUTNet or IMNet checkpoint (.pth or .safetensors)")
     transfer.add_argument("-o", "--output", required=True, help="table file to write (.npz)")
-    transfer.add_argument("--interval", type=non_negative_int, default=4, help="sample every 2**N levels, N in 0..8 "
+    transfer.add_argument("--interval", type=bounded(int, 0, 8), default=4, help="sample every 2**N levels, N in 0..8 "
                           "(default: %(default)s; 0 stores the full table)")
     transfer.add_argument("--param-key", default=None, help="entry to use (default: params_ema, then params)")
+    transfer.add_argument("--overwrite", action="store_true", help="replace the table file if it exists")
     info = commands.add_parser("info", help="print a table file's metadata")
     info.add_argument("table", help=".npz (hatast) or .npy (SR-LUT authors) table")
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "info":
+        loaded = load_file(args.table)
+        rows = {name: table.entries.shape[0] for name, table in loaded.tables.items()}
+        print(json.dumps({**loaded.metadata(), "rows": rows, "bytes": loaded.nbytes}, indent=2))
+        return 0
+    if Path(args.output).suffix.lower() != ".npz":
+        raise LUTError(f"-o {args.output}: LUT files are written as .npz")
+    outputs, output = OutputFolder.for_file(args.output, "-o", inputs=[args.checkpoint], overwrite=args.overwrite)
     try:
-        if args.command == "info":
-            loaded = load_file(args.table)
-            rows = {name: table.entries.shape[0] for name, table in loaded.tables.items()}
-            print(json.dumps({**loaded.metadata(), "rows": rows, "bytes": loaded.nbytes}, indent=2))
-            return 0
-        if Path(args.output).suffix.lower() != ".npz":
-            raise LUTError(f"-o {args.output}: LUT files are written as .npz")
-        check_output_file(args.output, [args.checkpoint], option="-o")
-        state = load_state_dict(args.checkpoint, args.param_key)
-        try:
-            model = detect(state)
-        except ValueError:
-            model = None
-        if model is None or model.name not in ("SRLUTNet", "IMNet"):
-            raise ValueError(f"{args.checkpoint}: not an SRLUTNet or IMNet checkpoint"
-                             + (f" (it holds a {model.name})" if model is not None else ""))
-        net = model.network.eval()
-        load_into(net, state, strict=True, source=args.checkpoint)
-        tables = net.to_tables(args.interval) if isinstance(net, IMNet) else net.to_table(args.interval)
-        tables.info = {"source": str(args.checkpoint), "network_g": model.config}
-        tables.save(args.output)
-    except (CheckpointError, LUTError, OutputError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        model, _ = load_network(args.checkpoint, args.param_key, "cpu")  # read, recognised, validated, loaded
+    except UnknownArchitecture:
+        raise UsageError(f"{args.checkpoint}: not an SRLUTNet or IMNet checkpoint (no architecture hatast "
+                         "recognises)") from None
+    if model.name not in ("SRLUTNet", "IMNet"):
+        raise UsageError(f"{args.checkpoint}: not an SRLUTNet or IMNet checkpoint (it holds a {model.name})")
+    net = model.network
+    tables = net.to_tables(args.interval) if isinstance(net, IMNet) else net.to_table(args.interval)
+    tables.info = {"source": str(args.checkpoint), "network_g": model.config}
+    outputs.check_writable()
+    try:
+        tables.save(output)
     except OSError as err:
-        print(f"error: {args.output}: could not write the table ({err.strerror or err})", file=sys.stderr)
-        return 2
+        raise OutputError(f"{shown(output)}: could not write the table ({err.strerror or err})") from None
+    again = " replacing the earlier file (--overwrite)" if outputs.replaced else ""
     if isinstance(net, IMNet):
-        print(f"wrote {args.output}: IM-LUT {net.interpolations}, interval 2**{args.interval}, weight + refiner + "
-              f"scale tables, {tables.nbytes / 1024:.1f} KiB")
+        print(f"wrote {shown(output)}{again}: IM-LUT {net.interpolations}, interval 2**{args.interval}, weight + "
+              f"refiner + scale tables, {tables.nbytes / 1024:.1f} KiB")
     else:
-        print(f"wrote {args.output}: SR-LUT {tables.kind} x{tables.scale}, interval 2**{tables.interval}, "
+        print(f"wrote {shown(output)}{again}: SR-LUT {tables.kind} x{tables.scale}, interval 2**{tables.interval}, "
               f"{tables.entries.shape[0]} rows, {tables.nbytes / 1024:.1f} KiB")
     return 0
 

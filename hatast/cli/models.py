@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..release import ReleaseError, known_models, resolve, weights_folders
 from ..utils.arguments import OneLineParser
+from ..utils.errors import command
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="hatast models", description=__doc__.splitlines()[0])
     parser.add_argument("--weights-dir", default=None,
                         help="folder of released files not shipped in the wheel (default: $HATAST_WEIGHTS)")
     args = parser.parse_args(argv)
-    try:
-        models = known_models(args.weights_dir)
-    except ReleaseError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    models = known_models(args.weights_dir)
     print(f"released models (looked for in {', '.join(map(str, weights_folders(args.weights_dir)))}):")
     width = max((len(name) for name in models), default=0)
     for name in sorted(models, key=str.lower):

@@ -17,7 +17,8 @@ from __future__ import annotations
 import sys
 
 from ..eval.sets import parse_scale, scale_tag
-from ..utils.arguments import OneLineParser, non_negative_int
+from ..utils.arguments import OneLineParser, bounded
+from ..utils.errors import command
 
 
 def build_parser() -> OneLineParser:
@@ -32,10 +33,11 @@ def build_parser() -> OneLineParser:
     train.add_argument("hr", nargs="+", help="folders of HR images")
     train.add_argument("-o", "--output", required=True, help="output folder, e.g. datasets/DF2K")
     train.add_argument("--name", default="DF2K", help="folder prefix: <name>_HR_sub, <name>_bicx<s>_sub")
-    train.add_argument("--scales", nargs="+", type=int, default=[2, 3, 4])
-    train.add_argument("--crop", type=non_negative_int, default=480, help="HR sub-image size (default: 480)")
-    train.add_argument("--step", type=non_negative_int, default=240, help="stride (default: 240)")
-    train.add_argument("--min-rest", type=non_negative_int, default=24,
+    train.add_argument("--scales", nargs="+", type=bounded(int, 1, 8), default=[2, 3, 4],
+                       help="integer SR factors, 1 to 8 (default: 2 3 4)")
+    train.add_argument("--crop", type=bounded(int, 1, 65535), default=480, help="HR sub-image size (default: 480)")
+    train.add_argument("--step", type=bounded(int, 1, 65535), default=240, help="stride (default: 240)")
+    train.add_argument("--min-rest", type=bounded(int, 0, 65535), default=24,
                        help="edge left out below which no extra crop is cut (default: 24)")
     train.add_argument("--lmdb", action="store_true", help="also pack every folder into <folder>.lmdb")
     for p in (bench, train):
@@ -44,32 +46,28 @@ def build_parser() -> OneLineParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..data.prepare import prepare_benchmark, prepare_training, write_lmdb
 
     progress = not args.no_progress
-    try:
-        if args.what == "benchmark":
-            report = prepare_benchmark(args.hr, args.output, args.scales, args.overwrite, progress)
-            print(f"{args.output}: {report.written} file(s) written, {report.skipped} already there "
-                  f"(x{', x'.join(scale_tag(s) for s in args.scales)})")
-            return 0
-        if args.crop < 1 or args.step < 1:
-            raise ValueError("--crop and --step must be >= 1")
-        report = prepare_training(args.hr, args.output, args.name, args.scales, args.crop, args.step,
-                                  args.min_rest, args.overwrite, progress)
-        print(f"{args.output}: {report.written} sub-image(s) written, {report.skipped} image(s) already done")
-        if args.lmdb:
-            from pathlib import Path
-
-            folders = [f"{args.name}_HR_sub"] + [f"{args.name}_bicx{s}_sub" for s in args.scales]
-            for folder in folders:
-                print(f"wrote {write_lmdb(Path(args.output) / folder, progress=progress)}")
+    if args.what == "benchmark":
+        report = prepare_benchmark(args.hr, args.output, args.scales, args.overwrite, progress)
+        print(f"{args.output}: {report.written} file(s) written"
+              + (f" ({report.replaced} replacing earlier ones: --overwrite)" if report.replaced else "")
+              + f", {report.skipped} already there (x{', x'.join(scale_tag(s) for s in args.scales)})")
         return 0
-    except (ValueError, OSError) as err:  # ImageError, OutputError, bad sizes; unreadable folders
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    report = prepare_training(args.hr, args.output, args.name, args.scales, args.crop, args.step,
+                              args.min_rest, args.overwrite, progress)
+    print(f"{args.output}: {report.written} sub-image(s) written, {report.skipped} image(s) already done")
+    if args.lmdb:
+        from pathlib import Path
+
+        folders = [f"{args.name}_HR_sub"] + [f"{args.name}_bicx{s}_sub" for s in args.scales]
+        for folder in folders:
+            print(f"wrote {write_lmdb(Path(args.output) / folder, progress=progress, overwrite=args.overwrite)}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,11 +14,23 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-import sys
 from pathlib import Path
 
-from ..release import Release, ReleaseError, ScoreRow, Section, Stage, publish, write_release_files
+from ..release import (
+    MANIFEST_NAME,
+    Release,
+    ReleaseError,
+    ScoreRow,
+    Section,
+    Stage,
+    publish,
+    read_manifest,
+    write_release_files,
+)
 from ..utils.arguments import OneLineParser
+from ..utils.errors import command
+from ..utils.files import file_sha256
+from ..utils.paths import OutputFolder, shown
 
 CARD_FIELDS = {"title", "summary", "usage", "data", "stages", "results_protocol", "results", "speed", "licence",
                "produced_by", "sections", "source"}
@@ -34,6 +46,9 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--bench", default=None, metavar="ROOT",
                         help="benchmark root (ROOT/Set5/HR, ROOT/Set5/LR_bicubic/X4, ...): measure the results")
     parser.add_argument("--sets", nargs="+", default=["Set5", "Set14"], help="sets for --bench")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a release of the same name in the release folder (its files are replaced, and "
+                             "those the new release does not have are removed)")
     parser.add_argument("--bench-out", default="results/release",
                         help="--bench's per-image CSV files go to BENCH_OUT/<name> (default: %(default)s)")
     return parser
@@ -41,12 +56,9 @@ def build_parser() -> OneLineParser:
 
 def card_fields(path: str) -> dict:
     """The manifest fields a ``--card`` YAML file sets, checked against :class:`Release`'s."""
-    import yaml
+    from ..utils.yaml_io import read_yaml_file
 
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ReleaseError(f"--card {path}: not a readable YAML file ({err})") from None
+    raw = read_yaml_file(path, what="--card") or {}
     if not isinstance(raw, dict):
         raise ReleaseError(f"--card {path}: expected a mapping of card fields")
     unknown = sorted(set(raw) - CARD_FIELDS)
@@ -91,36 +103,69 @@ def measure(entry: Release, weights: Path, root: str, sets: list[str], out: Path
                    "warm-up call).")
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    out = Path(args.out)
+    name = args.name
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or name.startswith("."):
+        raise ReleaseError(f"--name {name!r}: use letters, digits, '-', '_' and '.' only (not first)")
+    source = Path(args.source)
+    if not source.is_file():
+        raise ReleaseError(f"{source}: no such file")
+    outputs = OutputFolder(args.out, "-o", inputs=[source, args.card], overwrite=args.overwrite)
+    fields = card_fields(args.card) if args.card else {}
+    outputs.check_writable()
+    manifest = outputs.path(MANIFEST_NAME, what="manifest")
+    earlier = read_manifest(manifest).get(name)
+    if earlier is not None and not args.overwrite:
+        raise ReleaseError(f"{name} is already released in {shown(manifest)} (files "
+                           f"{', '.join(f.name for f in earlier.files)}); add --overwrite to replace it, or choose "
+                           "another --name")
+    # staged: files, measurements and card move into place together, or the release folder is left as it was
+    staging = outputs.folder(f".staging-{name}", what="staging folder")
+    shutil.rmtree(staging, ignore_errors=True)
     try:
-        if not args.name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise ReleaseError(f"--name {args.name!r}: use letters, digits, '-', '_' and '.' only")
-        fields = card_fields(args.card) if args.card else {}
-        source = Path(args.source)
-        if not source.is_file():
-            raise ReleaseError(f"{source}: no such file")
-        # staged: files, measurements and card move into place together, or the release folder is left as it was
-        staging = out / f".staging-{args.name}"
+        entry = write_release_files(source, name, staging, args.param_key)
+        for key, value in fields.items():
+            setattr(entry, key, value)
+        targets = [outputs.path(f"{entry.folder}/{f.name}", what="release file") for f in entry.files]
+        card = outputs.path(f"{entry.folder}/{entry.name}.md", what="model card")
+        present = [t for t in [*targets, card] if outputs.exists(t, keep=False)]
+        if present and not args.overwrite:
+            raise ReleaseError(f"{shown(present[0])} exists (not from a release of {name} in {shown(manifest)}); add "
+                               "--overwrite to replace it, or choose another --name or -o")
+        if args.bench:
+            measure(entry, staging / entry.folder / entry.files[0].name, args.bench, args.sets,
+                    Path(args.bench_out) / entry.name)
+        for file, target in zip(entry.files, targets):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / entry.folder / file.name, target)
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        try:
-            entry = write_release_files(source, args.name, staging, args.param_key)
-            for key, value in fields.items():
-                setattr(entry, key, value)
-            if args.bench:
-                measure(entry, staging / entry.folder / entry.files[0].name, args.bench, args.sets,
-                        Path(args.bench_out) / entry.name)
-            folder = out / entry.folder
-            folder.mkdir(parents=True, exist_ok=True)
-            for file in entry.files:
-                os.replace(staging / entry.folder / file.name, folder / file.name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        card = publish(entry, out)
-    except ValueError as err:  # ReleaseError, checkpoint and table errors
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"{entry.name}: " + ", ".join(f"{folder / f.name} (sha256 {f.sha256[:12]}...)" for f in entry.files)
-          + f"; card {card}; manifest {out / 'manifest.json'}")
+    publish(entry, outputs.root)
+    removed = _remove_orphans(earlier, entry, outputs) if earlier is not None else []
+    if earlier is not None:
+        print(f"replaced the earlier release {name} (--overwrite)"
+              + (f"; removed its files the new one does not have: {', '.join(map(shown, removed))}" if removed else ""))
+    print(f"{entry.name}: " + ", ".join(f"{shown(t)} (sha256 {f.sha256[:12]}...)" for f, t in zip(entry.files, targets))
+          + f"; card {shown(card)}; manifest {shown(manifest)}")
     return 0
+
+
+def _remove_orphans(earlier: Release, entry: Release, outputs: OutputFolder) -> list[Path]:
+    """The earlier release's files that the new one does not replace (another family's folder, another format),
+    deleted when they are still what that release wrote (their SHA-256 matches its manifest entry)."""
+    kept = {(entry.folder, f.name) for f in entry.files}
+    removed = []
+    for file in earlier.files:
+        if (earlier.folder, file.name) in kept or file.sha256 is None:
+            continue
+        path = outputs.root / earlier.folder / file.name
+        if path.is_file() and outputs.inside(path) and file_sha256(path) == file.sha256:
+            path.unlink()
+            removed.append(path)
+    card = outputs.root / earlier.folder / f"{earlier.name}.md"
+    if earlier.folder != entry.folder and card.is_file() and outputs.inside(card):
+        card.unlink()
+        removed.append(card)
+    return removed

@@ -11,13 +11,8 @@ import warnings
 
 from ..release import DEFAULT_MODEL
 from ..upscaling import OUTPUT_FORMATS, upscale
-from ..utils.arguments import (
-    OneLineParser,
-    image_size,
-    non_negative_float,
-    non_negative_int,
-    scale_factor,
-)
+from ..utils.arguments import OneLineParser, bounded, image_size, non_negative_int, scale_factor
+from ..utils.errors import command
 
 
 def build_parser() -> OneLineParser:
@@ -38,7 +33,7 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--tile", type=non_negative_int, default=None,
                         help="networks: tile size in input pixels (0: whole image; default: chosen from the free "
                              "memory, the whole image when it fits); tables always run whole images")
-    parser.add_argument("--tile-pad", type=non_negative_int, default=32,
+    parser.add_argument("--tile-pad", type=bounded(int, 0, 1024), default=32,
                         help="context around each tile (default: %(default)s)")
     parser.add_argument("--device", default="auto",
                         help="auto (networks: CUDA, MPS, then CPU; tables: the fused CPU kernel), cpu, cuda, cuda:N "
@@ -59,8 +54,8 @@ def build_parser() -> OneLineParser:
     usrnet.add_argument("--kernel", default=None,
                         help="blur kernel: a file (.npy, .mat, .mat:N, an image) or gaussian:SIGMA / "
                              "gaussian:S1,S2,DEGREES")
-    usrnet.add_argument("--noise", type=non_negative_float, default=0.0,
-                        help="noise standard deviation on the 0-255 scale (default 0)")
+    usrnet.add_argument("--noise", type=bounded(float, 0, 255), default=0.0,
+                        help="noise standard deviation on the 0-255 scale, 0 to 255 (default 0)")
     usrnet.add_argument("--boundary", choices=["reflect", "wrap"], default="reflect",
                         help="reflect (default: photos; the LR is mirror-padded around the circular FFT step) or "
                              "wrap (LR made by circular blur, as in the paper's protocol)")
@@ -74,21 +69,17 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {message}", file=sys.stderr)  # one line, not Python's source-line format
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _warning_line
-    try:
-        summary = upscale(args.inputs, args.output, args.model, scale=args.scale, size=args.size, tile=args.tile,
-                          tile_pad=args.tile_pad, device=args.device, precision=args.precision, ext=args.ext,
-                          suffix=args.suffix, overwrite=args.overwrite, weights_dir=args.weights_dir,
-                          param_key=args.param_key, kernel=args.kernel, noise=args.noise, boundary=args.boundary,
-                          centre_aligned=args.centre_aligned, progress=not args.no_progress)
-    except ValueError as err:  # hatast's errors (model, table, image, output, device) are ValueErrors
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    summary = upscale(args.inputs, args.output, args.model, scale=args.scale, size=args.size, tile=args.tile,
+                      tile_pad=args.tile_pad, device=args.device, precision=args.precision, ext=args.ext,
+                      suffix=args.suffix, overwrite=args.overwrite, weights_dir=args.weights_dir,
+                      param_key=args.param_key, kernel=args.kernel, noise=args.noise, boundary=args.boundary,
+                      centre_aligned=args.centre_aligned, progress=not args.no_progress)
     print(summary.line(), file=sys.stderr if summary.failed else sys.stdout)
     return 1 if summary.failed else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,6 +12,7 @@ from basicsr.utils import FileClient, bgr2ycbcr, imfrombytes, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
+from ..utils.errors import UsageError
 from ..utils.image import IMAGE_EXTENSIONS
 from .degradations import bicubic_downsample
 
@@ -56,7 +57,7 @@ class BicubicDownsampleDataset(data.Dataset):
         else:
             self.paths = list_images(root)
         if not self.paths:
-            raise ValueError(f"dataset '{opt.get('name')}': no images in {root}")
+            raise UsageError(f"dataset '{opt.get('name')}': no images in {root}")
         self.cached = [self._whole_pair(i) for i in range(len(self.paths))] if opt.get("cache") else None
 
     def __len__(self) -> int:
@@ -82,7 +83,7 @@ class BicubicDownsampleDataset(data.Dataset):
             size = int(self.opt["gt_size"]) // s
             h, w = lq.shape[:2]
             if h < size or w < size:
-                raise ValueError(f"{self.paths[index]} is too small for gt_size {self.opt['gt_size']}")
+                raise UsageError(f"{self.paths[index]} is too small for gt_size {self.opt['gt_size']}")
             top, left = random.randint(0, h - size), random.randint(0, w - size)
             # copies: augment flips in place, and the cache must not change
             img = img[top * s:(top + size) * s, left * s:(left + size) * s].copy()
@@ -99,7 +100,7 @@ class BicubicDownsampleDataset(data.Dataset):
             size = int(self.opt["gt_size"])
             h, w = img.shape[:2]
             if h < size or w < size:
-                raise ValueError(f"{path} is {h}x{w}, smaller than gt_size {size}")
+                raise UsageError(f"{path} is {h}x{w}, smaller than gt_size {size}")
             top, left = random.randint(0, h - size) // s * s, random.randint(0, w - size) // s * s
             img = img[top:top + size, left:left + size]
             img = augment(img, self.opt.get("use_hflip", True), self.opt.get("use_rot", True))
@@ -141,7 +142,7 @@ class HRCropDataset(BicubicDownsampleDataset):
             size = int(self.opt["gt_size"])
             h, w = img.shape[:2]
             if h < size or w < size:
-                raise ValueError(f"{path} is {h}x{w}, smaller than gt_size {size}")
+                raise UsageError(f"{path} is {h}x{w}, smaller than gt_size {size}")
             top, left = random.randint(0, h - size), random.randint(0, w - size)
             img = augment(img[top:top + size, left:left + size].copy(), self.opt.get("use_hflip", True),
                           self.opt.get("use_rot", True))

@@ -13,6 +13,7 @@ from basicsr.data.transforms import augment
 from basicsr.utils import imfrombytes
 from basicsr.utils.registry import DATASET_REGISTRY
 
+from ..utils.errors import UsageError
 from .bicubic_dataset import BicubicDownsampleDataset
 from .degradations import blur_downsample_noise, circular_blur, decimate, load_kernel, random_training_kernel
 
@@ -48,7 +49,7 @@ class BlurDownsampleNoiseDataset(BicubicDownsampleDataset):
             size = int(opt["gt_size"])
             bad = [s for s in self.scales if size % s]
             if bad:
-                raise ValueError(f"dataset '{opt.get('name')}': gt_size {size} is not a multiple of scale(s) {bad}")
+                raise UsageError(f"dataset '{opt.get('name')}': gt_size {size} is not a multiple of scale(s) {bad}")
             self.noise_range = tuple(float(v) / 255 for v in opt.get("noise_range", [0, 25]))
             self.variance_range = tuple(float(v) for v in opt.get("variance_range", [0.6, 12]))
             self.kernel_size = int(opt.get("kernel_size", 25))
@@ -68,7 +69,7 @@ class BlurDownsampleNoiseDataset(BicubicDownsampleDataset):
             size = int(self.opt["gt_size"])
             h, w = img.shape[:2]
             if h < size or w < size:
-                raise ValueError(f"{path} is {h}x{w}, smaller than gt_size {size}")
+                raise UsageError(f"{path} is {h}x{w}, smaller than gt_size {size}")
             top, left = random.randint(0, h - size), random.randint(0, w - size)
             img = augment(img[top:top + size, left:left + size], self.opt.get("use_hflip", True),
                           self.opt.get("use_rot", True))

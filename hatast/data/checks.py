@@ -7,7 +7,8 @@ each image's header only (no decoding) and report the first problem as one line 
 
 * HR and LR sets pair one to one by name, exactly as BasicSR pairs them (``filename_tmpl``, ``meta_info_file``,
   LMDB ``meta_info.txt``), and hold images only;
-* every LR image is the HR image's size divided by the scale (rounded down, as after a mod-crop);
+* every LR image is the size that goes with its HR image at the scale (:func:`lr_size_problem`, by the one rule
+  :func:`hatast.data.degradations.lr_size`: the HR size divided by the scale, rounded down as after a mod-crop);
 * training images are at least one training crop in size.
 
 Each checker returns the problem in words (prefixed by the option key it concerns), or None. ``DATASET_CHECKS`` maps
@@ -64,24 +65,47 @@ def _lmdb_sizes(folder: str) -> dict[str, tuple[int, int]] | str:
     return sizes if sizes else f"LMDB {folder} lists no images in meta_info.txt"
 
 
+def scale_words(scale: float | tuple[float, float]) -> str:
+    """``4``, ``2.5``, or ``1.5 x 2 (rows x columns)`` for a per-axis scale."""
+    if isinstance(scale, (tuple, list)):
+        rows, cols = (float(s) for s in scale)
+        return f"{rows:g}" if rows == cols else f"{rows:g} x {cols:g} (rows x columns)"
+    return f"{float(scale):g}"
+
+
+def lr_size_problem(lq_name: str, lq: tuple[int, int], gt_name: str, gt: tuple[int, int],
+                    scale: float | tuple[float, float], said: str = "") -> str | None:
+    """None when an LR image of size ``lq`` goes with an HR image of size ``gt`` at ``scale`` (sizes ``(height,
+    width)``), by the one rule :func:`hatast.data.degradations.lr_size`; else one line naming both files, their
+    sizes, the size the LR must have and the scale, with a hint when the sizes look like another integer scale's
+    data (``said``: words added to that hint, e.g. ``'; the options say scale 4'``) or the LR is too large.
+
+    Used by these checks and by the benchmark pairing (:func:`hatast.eval.sets.find_pairs`)."""
+    from .degradations import lr_size
+
+    expected = lr_size(gt, scale)
+    if tuple(lq) == expected:
+        return None
+    words = scale_words(scale)
+    if min(expected) < 1:
+        return f"HR {gt_name} is {gt[1]}x{gt[0]}, too small for scale {words} (LR {lq_name} is {lq[1]}x{lq[0]})"
+    message = (f"LR {lq_name} is {lq[1]}x{lq[0]} but HR {gt_name} is {gt[1]}x{gt[0]}: at scale {words} the LR must "
+               f"be {expected[1]}x{expected[0]}")
+    other = round(gt[0] / lq[0]) if lq[0] else 0  # an integer scale whose LR (rounded either way) these sizes are
+    if other >= 2 and scale_words(other) != words and all(abs(n * other - g) < other for n, g in zip(lq, gt)):
+        message += f" (these look like x{other} data{said})"
+    elif lq[0] > expected[0] or lq[1] > expected[1]:
+        message += " (the LR is too large for this scale)"
+    return message
+
+
 def _size_problem(lq_name: str, lq: tuple[int, int] | None, gt_name: str, gt: tuple[int, int] | None,
-                  scale: int) -> str | None:
+                  scale: float) -> str | None:
     if gt is None:
         return f"dataroot_gt: {gt_name} is not a readable image"
     if lq is None:
         return f"dataroot_lq: {lq_name} is not a readable image"
-    expected = (gt[0] // scale, gt[1] // scale)
-    if lq == expected:
-        return None
-    message = (f"LR {lq_name} is {lq[1]}x{lq[0]} but HR {gt_name} is {gt[1]}x{gt[0]}: at scale {scale} the LR must "
-               f"be {expected[1]}x{expected[0]}")
-    ratio = gt[0] / lq[0] if lq[0] else 0
-    if ratio >= 1.5 and abs(ratio - round(ratio)) < 0.02 and round(ratio) != scale and gt[1] // round(ratio) in (
-            lq[1], lq[1] - 1, lq[1] + 1):
-        message += f" (these look like x{round(ratio)} data; the options say scale {scale})"
-    elif lq[0] > expected[0] or lq[1] > expected[1]:
-        message += " (the LR is too large for this scale)"
-    return message
+    return lr_size_problem(lq_name, lq, gt_name, gt, scale, f"; the options say scale {scale_words(scale)}")
 
 
 def _too_small(name: str, size: tuple[int, int] | None, need: int, key: str, total: int, count: int) -> str:
@@ -91,7 +115,7 @@ def _too_small(name: str, size: tuple[int, int] | None, need: int, key: str, tot
 
 
 def check_paired(dopt: dict, scale: int, phase: str) -> str | None:
-    """HR/LR pairs of a ``PairedImageDataset``: pairing, image files only, LR size = HR size // scale."""
+    """HR/LR pairs of a ``PairedImageDataset``: pairing, image files only, LR size = ``lr_size(HR size, scale)``."""
     gt_root, lq_root = str(dopt["dataroot_gt"]), str(dopt["dataroot_lq"])
     tmpl = dopt.get("filename_tmpl", "{}")
     backend = (dopt.get("io_backend") or {}).get("type", "disk")
@@ -202,6 +226,42 @@ def check_lq_only(dopt: dict, scale: int, phase: str) -> str | None:
     if strays:
         return f"dataroot_lq: {strays[0]} in {root} is not an image (BasicSR reads every file in the folder)"
     return None
+
+
+def training_items(dopt: dict) -> int | None:
+    """How many images a dataset section yields (any dataset type: counted from ``meta_info_file``, an LMDB's
+    ``meta_info.txt``, or the image files of ``dataroot_gt``, else ``dataroot_lq``); None when it cannot tell."""
+    try:
+        if dopt.get("meta_info_file"):
+            return sum(1 for line in Path(dopt["meta_info_file"]).read_text().splitlines() if line.strip())
+        root = dopt.get("dataroot_gt") or dopt.get("dataroot_lq")
+        if root is None:
+            return None
+        if (dopt.get("io_backend") or {}).get("type") == "lmdb":
+            sizes = _lmdb_sizes(str(root))
+            return None if isinstance(sizes, str) else len(sizes)
+        return sum(1 for name in _files(str(root)) if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS)
+    except OSError:
+        return None
+
+
+def batch_problem(dopt: dict, world_size: int = 1) -> str | None:
+    """A training set too small for one batch, in words: BasicSR's training loader drops incomplete batches, so with
+    fewer samples per process than ``batch_size_per_gpu`` an epoch has no batch and training never starts."""
+    items = training_items(dopt)
+    if items is None:
+        return None
+    ratio, batch = int(dopt.get("dataset_enlarge_ratio", 1)), int(dopt["batch_size_per_gpu"])
+    per_process = -(-items * ratio // world_size)
+    if per_process >= batch:
+        return None
+    need = -(-batch * world_size // items) if items else None
+    processes = f" over {world_size} processes" if world_size > 1 else ""
+    fix = (f"raise dataset_enlarge_ratio to {need} or lower batch_size_per_gpu" if need
+           else "add training images")
+    return (f"{items} training image(s) x dataset_enlarge_ratio {ratio}{processes} make {per_process} sample(s) "
+            f"per epoch, fewer than one batch (batch_size_per_gpu {batch}); BasicSR drops incomplete batches, so "
+            f"training would never start: {fix}")
 
 
 DATASET_CHECKS: dict[str, Callable[[dict, int, str], str | None]] = {

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..utils.errors import HatastError, UsageError
 from ..utils.resize import KERNELS, ResizeKernel, contributions  # noqa: F401  (imresize's weights; re-exported)
 
 if TYPE_CHECKING:  # torch is imported by the function that needs it: data preparation runs on numpy alone
@@ -39,9 +40,18 @@ def resized_length(length: int, scale: float) -> int:
 
 
 def lr_size(hr_size: tuple[int, int], sr_scale: float | tuple[float, float]) -> tuple[int, int]:
-    """(height, width) of the LR image ``imresize(hr, 1 / sr_scale)`` makes: ``ceil(size * (1 / s))`` per axis."""
-    sh, sw = _pair(sr_scale)
-    return resized_length(hr_size[0], 1 / sh), resized_length(hr_size[1], 1 / sw)
+    """(height, width) of the LR image that goes with an HR image of ``hr_size`` at ``sr_scale``: the size of
+    ``imresize(mod_crop(hr, s), 1 / s)``, per axis.
+
+    The one rule for pairing HR and LR files (the benchmark pairing in :mod:`hatast.eval.sets`, the option-file data
+    checks in :mod:`hatast.data.checks`). Integer scales: ``floor(HR / s)``, the benchmark convention. Non-integer
+    scales ``s = p / q``: the HR mod-cropped to a multiple of ``p`` (:func:`mod_crop`), then divided by ``s`` exactly
+    (``floor(HR / p) * q``). Raises ValueError for a scale that is not a ratio of small integers (no LR size goes
+    with it). An HR size that is already mod-cropped gives ``imresize``'s own output size (``ceil(size / s)``).
+    """
+    scales = _pair(sr_scale)
+    cropped = [length - length % _numerator(s) for length, s in zip(hr_size, scales)]
+    return resized_length(cropped[0], 1 / scales[0]), resized_length(cropped[1], 1 / scales[1])
 
 
 def mod_crop(image: np.ndarray, sr_scale: float | tuple[float, float]) -> np.ndarray:
@@ -83,7 +93,7 @@ def imresize(image: np.ndarray, scale: float | tuple[float, float] | None = None
         antialias: stretch the kernel when shrinking (MATLAB's default; off for ``nearest`` as in MATLAB).
     """
     if kernel not in KERNELS:
-        raise ValueError(f"unknown resize kernel {kernel!r}; expected one of {', '.join(KERNELS)}")
+        raise UsageError(f"unknown resize kernel {kernel!r}; expected one of {', '.join(KERNELS)}")
     if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
         raise ValueError(f"expected an [H, W] or [H, W, C] image, got shape {image.shape}")
     (out_h, out_w), scales = _output_geometry(*image.shape[:2], scale, size)
@@ -117,10 +127,10 @@ def _output_geometry(height: int, width: int, scale: float | tuple[float, float]
     else:
         scales = _pair(scale)
         if not all(math.isfinite(v) for v in scales):
-            raise ValueError(f"resize factor {scale!r} is not finite")
+            raise UsageError(f"resize factor {scale!r} is not finite")
         out_h, out_w = resized_length(height, scales[0]), resized_length(width, scales[1])
     if min(scales) <= 0 or min(out_h, out_w) < 1:
-        raise ValueError(f"resize of a {height}x{width} image by {scales} gives no pixels")
+        raise UsageError(f"resize of a {height}x{width} image by {scales} gives no pixels")
     return (out_h, out_w), scales
 
 
@@ -135,7 +145,7 @@ def resize_tensor(x: torch.Tensor, scale: float | tuple[float, float] | None = N
     import torch
 
     if kernel not in KERNELS:
-        raise ValueError(f"unknown resize kernel {kernel!r}; expected one of {', '.join(KERNELS)}")
+        raise UsageError(f"unknown resize kernel {kernel!r}; expected one of {', '.join(KERNELS)}")
     if x.ndim < 2 or min(x.shape[-2:]) < 1 or not x.is_floating_point():
         raise ValueError(f"expected a float [..., H, W] tensor, got {x.dtype} of shape {tuple(x.shape)}")
     height, width = x.shape[-2:]
@@ -162,7 +172,7 @@ def bicubic_downsample(hr: np.ndarray, sr_scale: float | tuple[float, float]) ->
 def _pair(value: float | tuple[float, float]) -> tuple[float, float]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise ValueError(f"expected one scale or (rows, cols), got {value!r}")
+            raise UsageError(f"expected one scale or (rows, cols), got {value!r}")
         return float(value[0]), float(value[1])
     return float(value), float(value)
 
@@ -173,7 +183,7 @@ def _numerator(scale: float) -> int:
 
     fraction = Fraction(scale).limit_denominator(100)
     if abs(float(fraction) - scale) > 1e-9:
-        raise ValueError(f"scale {scale} is not a ratio of small integers")
+        raise UsageError(f"scale {scale} is not a ratio of small integers")
     return fraction.numerator
 
 
@@ -182,6 +192,10 @@ def _numerator(scale: float) -> int:
 # --------------------------------------------------------------------------------------------------------------
 
 KERNEL_SIZE = 25
+MAX_KERNEL_SIZE = 101
+"""The largest blur kernel a user may give (USRNet's are 25x25; larger ones mostly cost time)."""
+MAX_KERNEL_SIGMA = 20.0
+"""The widest Gaussian a kernel spec may ask for, in pixels."""
 """USRNet's kernel size (training kernels and the 12 benchmark kernels)."""
 
 
@@ -190,7 +204,7 @@ def gaussian_kernel(variances: tuple[float, float], angle: float = 0.0, size: in
     (pixels^2) along the direction ``angle`` (radians) and its normal; centred at ``size // 2``."""
     var1, var2 = (float(v) for v in variances)
     if min(var1, var2) <= 0:
-        raise ValueError(f"Gaussian variances must be > 0, got {variances}")
+        raise UsageError(f"Gaussian variances must be > 0, got {variances}")
     c, s = math.cos(angle), math.sin(angle)
     rotation = np.array([[c, -s], [s, c]])
     precision = rotation @ np.diag([1 / var1, 1 / var2]) @ rotation.T
@@ -316,6 +330,8 @@ def load_kernel(spec: str) -> np.ndarray:
     text = spec.strip()
     if text.lower().startswith("bicubic:"):
         scale = _parse_int(text.split(":", 1)[1], spec)
+        if scale > 8:
+            raise UsageError(f"kernel spec {spec!r}: the bicubic kernel's scale must be from 1 to 8, got {scale}")
         return bicubic_kernel(scale)
     if text.lower().startswith("gaussian:"):
         body = text.split(":", 1)[1]
@@ -324,14 +340,17 @@ def load_kernel(spec: str) -> np.ndarray:
             body, size_text = body.split(":size=")
             size = _parse_int(size_text, spec)
         values = [_parse_float(v, spec) for v in body.split(",")]
-        if len(values) == 1 and values[0] > 0:
-            kernel = gaussian_kernel((values[0] ** 2, values[0] ** 2), 0.0, size)
-        elif len(values) == 3 and min(values[:2]) > 0:
-            kernel = gaussian_kernel((values[0] ** 2, values[1] ** 2), math.radians(values[2]), size)
-        else:
-            raise ValueError(f"kernel spec {spec!r}: expected gaussian:SIGMA or gaussian:S1,S2,DEGREES with "
-                             "positive sigmas")
-        return kernel
+        if len(values) not in (1, 3):
+            raise UsageError(f"kernel spec {spec!r}: expected gaussian:SIGMA or gaussian:S1,S2,DEGREES")
+        for sigma in values[:2]:
+            if not 0 < sigma <= MAX_KERNEL_SIGMA:
+                raise UsageError(f"kernel spec {spec!r}: a sigma must be above 0 and at most {MAX_KERNEL_SIGMA:g} "
+                                 f"pixels, got {sigma:g}")
+        if len(values) == 3 and not -360 <= values[2] <= 360:
+            raise UsageError(f"kernel spec {spec!r}: the angle must be from -360 to 360 degrees, got {values[2]:g}")
+        sigmas = (values[0], values[0] if len(values) == 1 else values[1])
+        angle = 0.0 if len(values) == 1 else math.radians(values[2])
+        return gaussian_kernel((sigmas[0] ** 2, sigmas[1] ** 2), angle, size)
     path_text, index = text, None
     head, sep, tail = text.rpartition(":")
     if sep and tail.isdigit() and head.lower().endswith(".mat"):
@@ -340,7 +359,7 @@ def load_kernel(spec: str) -> np.ndarray:
 
     path = Path(path_text)
     if not path.is_file():
-        raise ValueError(f"kernel {spec!r}: no such file (or use gaussian:SIGMA)")
+        raise UsageError(f"kernel {spec!r}: no such file (or use gaussian:SIGMA)")
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
@@ -352,15 +371,21 @@ def load_kernel(spec: str) -> np.ndarray:
 
             image = read_image(path)
             kernel = image.bgr.astype(np.float64).mean(axis=-1) / image.max_value
-    except ValueError:
+    except HatastError:
         raise
     except Exception as err:  # a damaged file: one line naming it
-        raise ValueError(f"kernel {spec!r}: cannot read ({type(err).__name__}: {err})") from None
-    kernel = np.asarray(kernel, dtype=np.float64)
+        raise UsageError(f"kernel {spec!r}: cannot read ({type(err).__name__}: {err})") from None
+    try:
+        kernel = np.asarray(kernel, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UsageError(f"kernel {spec!r}: expected a 2-D array of numbers") from None
     if kernel.ndim != 2 or min(kernel.shape) < 1 or not np.isfinite(kernel).all() or (kernel < 0).any():
-        raise ValueError(f"kernel {spec!r}: expected a 2-D array of finite values >= 0, got shape {kernel.shape}")
+        raise UsageError(f"kernel {spec!r}: expected a 2-D array of finite values >= 0, got shape {kernel.shape}")
+    if max(kernel.shape) > MAX_KERNEL_SIZE:
+        raise UsageError(f"kernel {spec!r} is {kernel.shape[1]}x{kernel.shape[0]}; kernels are at most "
+                         f"{MAX_KERNEL_SIZE}x{MAX_KERNEL_SIZE} pixels")
     if kernel.sum() <= 0:
-        raise ValueError(f"kernel {spec!r} sums to zero")
+        raise UsageError(f"kernel {spec!r} sums to zero")
     return kernel / kernel.sum()
 
 
@@ -377,7 +402,7 @@ def _mat_cells(path) -> list[np.ndarray]:
     contents = {k: v for k, v in loadmat(str(path)).items() if not k.startswith("__")}
     cells = [v for v in contents.values() if isinstance(v, np.ndarray) and v.dtype == object]
     if len(cells) != 1:
-        raise ValueError(f"{path}: expected one cell array of kernels, found {len(cells)}")
+        raise UsageError(f"{path}: expected one cell array of kernels, found {len(cells)}")
     return [np.asarray(k) for k in cells[0].ravel()]
 
 
@@ -387,28 +412,31 @@ def _kernel_from_mat(path, index: int | None) -> np.ndarray:
     if index is not None:
         cells = _mat_cells(path)
         if not 0 <= index < len(cells):
-            raise ValueError(f"kernel {path}:{index}: the file holds {len(cells)} kernels (0..{len(cells) - 1})")
+            raise UsageError(f"kernel {path}:{index}: the file holds {len(cells)} kernels (0..{len(cells) - 1})")
         return cells[index]
     arrays = [v for k, v in loadmat(str(path)).items()
               if not k.startswith("__") and isinstance(v, np.ndarray) and v.dtype != object and v.ndim == 2]
     if len(arrays) != 1:
-        raise ValueError(f"kernel {path}: expected one 2-D array (or name an entry of a cell array as "
+        raise UsageError(f"kernel {path}: expected one 2-D array (or name an entry of a cell array as "
                          f"{path}:N), found {len(arrays)}")
     return arrays[0]
 
 
 def _parse_float(text: str, spec: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise ValueError(f"kernel spec {spec!r}: {text!r} is not a number") from None
+        raise UsageError(f"kernel spec {spec!r}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise UsageError(f"kernel spec {spec!r}: {text!r} is not a finite number")
+    return value
 
 
 def _parse_int(text: str, spec: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"kernel spec {spec!r}: size {text!r} is not an integer") from None
-    if value < 1:
-        raise ValueError(f"kernel spec {spec!r}: size must be >= 1")
+        raise UsageError(f"kernel spec {spec!r}: size {text!r} is not an integer") from None
+    if not 1 <= value <= MAX_KERNEL_SIZE:
+        raise UsageError(f"kernel spec {spec!r}: size must be from 1 to {MAX_KERNEL_SIZE}, got {value}")
     return value

@@ -17,8 +17,11 @@ import cv2
 import numpy as np
 
 from ..eval.sets import Scale, lr_folder, lr_name, scale_tag
-from ..utils.files import OutputError, file_identities, overwritten_input, write_bytes_atomic
-from ..utils.image import IMAGE_EXTENSIONS, ImageError, imwrite_atomic, read_image
+from ..utils.errors import UsageError
+from ..utils.files import OutputError, write_bytes_atomic
+from ..utils.image import IMAGE_EXTENSIONS, ImageError, decode_file, imwrite_atomic, read_image
+from ..utils.paths import OutputFolder, resolve
+from .checks import image_size
 from .degradations import bicubic_downsample, mod_crop
 
 LMDB_BATCH = 256
@@ -56,40 +59,43 @@ def _progress(items, description: str, enabled: bool):
 class PrepareReport:
     written: int = 0
     skipped: int = 0
+    replaced: int = 0
+    """Outputs that existed and were written again (``overwrite``)."""
 
 
 def prepare_benchmark(hr_folder: str | Path, out: str | Path, scales: Iterable[Scale], overwrite: bool = False,
                       progress: bool = True) -> PrepareReport:
     """Build a benchmark set from a folder of HR images: ``out/HR/<name>.png`` (the HR image as given, in PNG)
     and ``out/LR_bicubic/X<s>/<name>x<s>.png`` = MATLAB ``imresize(mod_crop(HR, s), 1/s, 'bicubic')`` for each scale
-    (uint8-exact, so Set5/Set14 come out equal to the standard files). Existing outputs are kept unless
-    ``overwrite``."""
-    out = Path(out)
+    (uint8-exact, so Set5/Set14 come out equal to the standard files). Every output path comes from the path policy
+    (:class:`~hatast.utils.paths.OutputFolder`), checked before any image is computed; existing outputs are kept
+    unless ``overwrite``."""
     scales = list(scales)
     files = list_images([hr_folder])
-    hr_out = out / "HR"
-    same_folder = hr_out.resolve() == Path(hr_folder).resolve()
+    outputs = OutputFolder(out, "-o", inputs=files, overwrite=overwrite)
+    same_folder = outputs.folder("HR") == resolve(hr_folder)
     if same_folder and any(p.suffix.lower() != ".png" for p in files):
         raise OutputError(f"{hr_folder} is the set's HR folder and holds non-PNG images; give a separate -o")
-    targets = [] if same_folder else [hr_out / f"{p.stem}.png" for p in files]
-    targets += [lr_folder(out, s) / lr_name(p.stem, s) for p in files for s in scales]
-    identities = file_identities(files)
-    for target in targets:
-        replaced = overwritten_input(target, identities)
-        if replaced is not None:
-            raise OutputError(f"output {target} would overwrite the input {replaced}; choose another -o")
+    plan = []
+    for path in files:
+        targets = {} if same_folder else {outputs.path(f"HR/{path.stem}.png", source=path): None}
+        for scale in scales:
+            name = f"{lr_folder(Path(), scale)}/{lr_name(path.stem, scale)}"
+            targets[outputs.path(name, source=path)] = scale
+        plan.append((path, targets))
+    outputs.check_writable()
     report = PrepareReport()
-    for path in _progress(files, f"{out.name} LR x{'/'.join(scale_tag(s) for s in scales)}", progress):
-        outputs = {} if same_folder else {hr_out / f"{path.stem}.png": None}
-        outputs.update({lr_folder(out, s) / lr_name(path.stem, s): s for s in scales})
-        todo = {target: s for target, s in outputs.items() if overwrite or not target.exists()}
-        report.skipped += len(outputs) - len(todo)
+    for path, targets in _progress(plan, f"{outputs.root.name} LR x{'/'.join(scale_tag(s) for s in scales)}",
+                                   progress):
+        todo = {target: s for target, s in targets.items() if not outputs.exists(target)}
+        report.skipped += len(targets) - len(todo)
         if not todo:
             continue
         hr = read_image(path).pixels
         for target, scale in todo.items():
             imwrite_atomic(hr if scale is None else bicubic_downsample(mod_crop(hr, scale), scale), target)
             report.written += 1
+    report.replaced = len(outputs.replaced)
     return report
 
 
@@ -110,62 +116,69 @@ def prepare_training(hr_folders: Iterable[str | Path], out: str | Path, name: st
     """Sub-images for training: ``out/<name>_HR_sub/<image>_s<nnn>.png`` (``crop`` x ``crop`` every ``step``)
     and ``out/<name>_bicx<s>_sub/`` with the matching LR crops, cut from the bicubic downsampling of the whole
     HR image (mod-cropped to every scale) so crop borders see their real neighbours. Both folders use the same
-    names, so BasicSR's ``PairedImageDataset`` pairs them."""
-    out = Path(out)
+    names, so BasicSR's ``PairedImageDataset`` pairs them. Every crop's path is planned from the images' headers and
+    checked by the path policy before any image is cut."""
     scales = [int(s) for s in scales]
     lcm = int(np.lcm.reduce(scales))
     if crop % lcm:
-        raise ValueError(f"--crop {crop} must be a multiple of every scale ({', '.join(map(str, scales))})")
+        raise UsageError(f"--crop {crop} must be a multiple of every scale ({', '.join(map(str, scales))})")
     files = list_images(hr_folders)
-    folders = {None: out / f"{name}_HR_sub", **{s: out / f"{name}_bicx{s}_sub" for s in scales}}
-    identities = file_identities(files)
-    for folder in folders.values():
-        for path in files:
-            if overwritten_input(folder / f"{path.stem}_s001.png", identities) is not None:
-                raise OutputError(f"output folder {folder} holds the inputs; choose another -o")
-    # per-image completion markers, outside the image folders (BasicSR pairs every file it finds there)
-    progress_dir = out / f".{name}_sub_progress"
+    outputs = OutputFolder(out, "-o", inputs=files, overwrite=overwrite)
+    folders = {None: f"{name}_HR_sub", **{s: f"{name}_bicx{s}_sub" for s in scales}}
+    plan = []
+    for path in files:
+        size = image_size(path)
+        if size is None:
+            raise ImageError(f"{path}: not a readable image")
+        h, w = size[0] // lcm * lcm, size[1] // lcm * lcm
+        boxes = [(top, left) for top in _starts(h, crop, step, min_rest) for left in _starts(w, crop, step, min_rest)]
+        crops = {s: [outputs.path(f"{folder}/{path.stem}_s{i:03d}.png", source=path) for i in range(1, len(boxes) + 1)]
+                 for s, folder in folders.items()}
+        # per-image completion marker, outside the image folders (BasicSR pairs every file it finds there)
+        done = outputs.path(f".{name}_sub_progress/{path.stem}.done", source=path)
+        plan.append((path, boxes, crops, done))
+    outputs.check_writable()
     report = PrepareReport()
-    for path in _progress(files, f"{name} sub-images", progress):
-        done = progress_dir / f"{path.stem}.done"  # written last: every crop of this image is in place
-        if done.exists() and not overwrite:
+    for path, boxes, crops, done in _progress(plan, f"{name} sub-images", progress):
+        if outputs.exists(done):  # written last: every crop of this image is in place
             report.skipped += 1
             continue
         hr = read_image(path).pixels
         h, w = hr.shape[0] // lcm * lcm, hr.shape[1] // lcm * lcm
         hr = hr[:h, :w]
         lrs = {s: bicubic_downsample(hr, s) for s in scales}
-        index = 0
-        for top in _starts(h, crop, step, min_rest):
-            for left in _starts(w, crop, step, min_rest):
-                index += 1
-                crop_name = f"{path.stem}_s{index:03d}.png"
-                imwrite_atomic(hr[top:top + crop, left:left + crop], folders[None] / crop_name)
-                for s, lr in lrs.items():
-                    imwrite_atomic(lr[top // s:(top + crop) // s, left // s:(left + crop) // s], folders[s] / crop_name)
-                report.written += 1
-        write_bytes_atomic(done, f"{index}\n".encode())
+        for index, (top, left) in enumerate(boxes):
+            imwrite_atomic(hr[top:top + crop, left:left + crop], crops[None][index])
+            for s, lr in lrs.items():
+                imwrite_atomic(lr[top // s:(top + crop) // s, left // s:(left + crop) // s], crops[s][index])
+            report.written += 1
+        write_bytes_atomic(done, f"{len(boxes)}\n".encode())
     return report
 
 
 def write_lmdb(folder: str | Path, lmdb_path: str | Path | None = None, compress_level: int = 1,
-               map_size: int | None = None, progress: bool = True) -> Path:
+               map_size: int | None = None, progress: bool = True, overwrite: bool = False) -> Path:
     """Pack the PNG images of ``folder`` into an LMDB that BasicSR reads (``io_backend: {type: lmdb}``): keys are
     the file stems, values the PNG bytes, and ``meta_info.txt`` lists ``<name>.png (h,w,c) <compress_level>``.
 
     The database is built in ``<lmdb>.tmp`` and renamed into place when complete, so a kill leaves no half LMDB
-    under the final name (a rerun builds it again). The map grows (doubling) when full instead of failing.
+    under the final name (a rerun builds it again); an LMDB that exists is kept unless ``overwrite``. The map grows
+    (doubling) when full instead of failing.
     """
     import lmdb
 
     folder = Path(folder)
     target = Path(lmdb_path) if lmdb_path else folder.with_name(folder.name + ".lmdb")
     if not target.name.endswith(".lmdb"):
-        raise ValueError(f"{target}: an LMDB folder name must end with .lmdb (BasicSR checks it)")
+        raise UsageError(f"{target}: an LMDB folder name must end with .lmdb (BasicSR checks it)")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
     if not files:
         raise ImageError(f"{folder}: no PNG images to pack")
-    staging = target.with_name(target.name + ".tmp")
+    outputs = OutputFolder(target.parent, "--lmdb", inputs=files, overwrite=overwrite)
+    target = outputs.folder(target.name, what="LMDB")
+    staging = outputs.folder(target.name + ".tmp", what="LMDB staging folder")
+    if os.path.lexists(target) and not overwrite:
+        return target  # complete (it was renamed into place when done): kept
     shutil.rmtree(staging, ignore_errors=True)
     if map_size is None:  # first guess: the files' size, re-encoded at a low compression level, with room
         map_size = max(sum(p.stat().st_size for p in files) * 4, 1 << 24)
@@ -187,9 +200,7 @@ def write_lmdb(folder: str | Path, lmdb_path: str | Path | None = None, compress
 
     try:
         for path in _progress(files, f"LMDB {target.name}", progress):
-            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if image is None:
-                raise ImageError(f"{path}: not a readable image")
+            image = decode_file(path)
             ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
             if not ok:
                 raise ImageError(f"{path}: could not be encoded as PNG")
@@ -202,7 +213,7 @@ def write_lmdb(folder: str | Path, lmdb_path: str | Path | None = None, compress
         commit()
     finally:
         env.close()
-    (staging / "meta_info.txt").write_text("".join(meta))
+    write_bytes_atomic(staging / "meta_info.txt", "".join(meta).encode())
     if target.exists():
         shutil.rmtree(target)
     os.replace(staging, target)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..utils.errors import UsageError
+
 LABEL_HEIGHT = 34
 
 
@@ -21,7 +23,7 @@ def side_by_side(hr: np.ndarray, panels: list[tuple[str, np.ndarray]], box: tupl
     width) in HR pixels. Results are 8-bit ``[H, W, 3]`` BGR of the HR image's size (or larger)."""
     top, left, height, width = box
     if top + height > hr.shape[0] or left + width > hr.shape[1]:
-        raise ValueError(f"crop {box} (top, left, height, width) does not fit the {hr.shape[1]}x{hr.shape[0]} image")
+        raise UsageError(f"crop {box} (top, left, height, width) does not fit the {hr.shape[1]}x{hr.shape[0]} image")
     reference = hr[top:top + height, left:left + width]
     tiles = []
     for label, image in [("HR", hr), *panels]:

@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data.degradations import benchmark_kernels, blur_downsample_noise, imresize
+from ..utils.errors import UsageError
 from ..utils.image import IMAGE_EXTENSIONS, read_image, to_integers
+from ..utils.paths import OutputFolder
 from .metrics import score
 from .published import published
 from .sets import BenchmarkError
@@ -65,7 +67,7 @@ def network_method(weights: str, device) -> KernelMethod:
     model = None if is_table(weights) else load_network(weights, None, device)[0]
     if model is None or "kernel" not in model.extra_inputs:
         what = "a look-up table" if model is None else model.name
-        raise ValueError(f"{weights}: the usrnet_table1 protocol needs a network that takes a blur kernel "
+        raise UsageError(f"{weights}: the usrnet_table1 protocol needs a network that takes a blur kernel "
                          f"(USRNet); this is {what}")
 
     def run(lr: np.ndarray, kernel: np.ndarray, sigma: float, scale: int) -> np.ndarray:
@@ -94,13 +96,15 @@ def hr_images(root: str | Path, name: str) -> list[Path]:
 
 
 def evaluate_setting(method: KernelMethod, set_name: str, images: list[Path], kernels: list[np.ndarray], scale: int,
-                     noise: float, out: Path, progress: bool = True) -> np.ndarray:
+                     noise: float, out: Path | OutputFolder, progress: bool = True) -> np.ndarray:
     """Mean PSNR per kernel (``[len(kernels)]``) of ``method`` on ``images`` at one scale and noise level."""
     from .runner import claim, read_rows, write_rows
 
-    folder = out / method.name.replace("/", "_")
-    claim(folder, method.source)
-    path = folder / f"{set_name}_x{scale}_n{noise:g}.csv"
+    outputs = out if isinstance(out, OutputFolder) else OutputFolder(out, "-o", inputs=images)
+    folder = method.name.replace("/", "_")
+    claim(outputs, folder, method.source)
+    path = outputs.path(f"{folder}/{set_name}_x{scale}_n{noise:g}.csv", what="results table",
+                        source=("csv", method.source))
     rows = read_rows(path, FIELDS, key=lambda row: (row["image"], int(row["kernel"])))
     todo = [(img, k) for img in images for k in range(len(kernels)) if (img.stem, k) not in rows]
     bar = None
@@ -143,7 +147,7 @@ class Setting:
 
 
 def run_protocol(methods: list[KernelMethod], sets: dict[str, list[Path]], kernels_file: str, scales=SCALES,
-                 noises=NOISE_LEVELS, out: Path = Path("results/bench/usrnet_table1"),
+                 noises=NOISE_LEVELS, out: Path | OutputFolder = Path("results/bench/usrnet_table1"),
                  progress: bool = True) -> dict[str, list[Setting]]:
     kernels = benchmark_kernels(kernels_file)
     results: dict[str, list[Setting]] = {}

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.errors import UsageError
 from ..utils.files import file_sha256, write_bytes_atomic
 from ..utils.image import Image, read_image
+from ..utils.paths import OutputFolder, shown
 from ..utils.units import count, storage
 from .baselines import interpolate
 from .metrics import score
@@ -159,7 +161,7 @@ def read_rows(path: Path, fields: list[str] = CSV_FIELDS, key=lambda row: row["i
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if rows and set(rows[0]) != set(fields):
-        raise ValueError(f"{path}: not a hatast bench CSV of this kind (columns {list(rows[0])}); move it away or "
+        raise UsageError(f"{path}: not a hatast bench CSV of this kind (columns {list(rows[0])}); move it away or "
                          "choose another -o")
     return {key(row): row for row in rows}
 
@@ -174,16 +176,18 @@ def write_rows(path: Path, rows: dict, fields: list[str] = CSV_FIELDS) -> None:
     write_bytes_atomic(path, buffer.getvalue().encode())
 
 
-def claim(folder: Path, source: str) -> None:
-    """Mark ``folder`` as holding results of ``source``, or refuse it when it holds another source's results."""
-    marker = folder / "source.txt"
+def claim(outputs: OutputFolder, folder: str, source: str) -> Path:
+    """Mark ``folder`` (in ``outputs``) as holding results of ``source``, or refuse it when it holds another
+    source's results; returns the folder."""
+    marker = outputs.path(f"{folder}/source.txt", what="results marker", source=("marker", source))
     if marker.exists():
-        held = marker.read_text().strip()
+        held = marker.read_text(errors="replace").strip()
         if held != source:
-            raise ValueError(f"{folder} holds results of {held}, not of {source}; choose another -o (or delete it to "
-                             "start over)")
-        return
+            raise UsageError(f"{shown(marker.parent)} holds results of {held}, not of {source}; choose another -o (or "
+                             "delete it to start over)")
+        return marker.parent
     write_bytes_atomic(marker, (source + "\n").encode())
+    return marker.parent
 
 
 @dataclass
@@ -198,12 +202,16 @@ class SetResult:
         return [float(r["ms"]) for r in self.rows.values()]
 
 
-def evaluate(method: Method, set_name: str, pairs: list[Pair], scale: Scale, out: Path, protocol: str = "y",
+def evaluate(method: Method, set_name: str, pairs: list[Pair], scale: Scale, out: Path | OutputFolder,
+             protocol: str = "y",
              progress: bool = True, warmed: set | None = None) -> SetResult:
-    """Score ``method`` on every pair (those already in its CSV are read, not recomputed)."""
-    folder = out / method.folder
-    claim(folder, method.source)
-    path = folder / f"{set_name}_x{scale_tag(scale)}.csv"
+    """Score ``method`` on every pair (those already in its CSV are read, not recomputed); results go to
+    ``out/<method>/<set>_x<s>.csv`` through the path policy (an :class:`OutputFolder`, or a folder made one)."""
+    outputs = out if isinstance(out, OutputFolder) else OutputFolder(out, "-o", inputs=[p for pair in pairs
+                                                                                       for p in (pair.hr, pair.lr)])
+    claim(outputs, method.folder, method.source)
+    path = outputs.path(f"{method.folder}/{set_name}_x{scale_tag(scale)}.csv", what="results table",
+                        source=("csv", method.source))
     rows = read_rows(path)
     todo = [p for p in pairs if p.name not in rows]
     if todo and warmed is not None and method.name not in warmed:

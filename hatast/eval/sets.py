@@ -5,8 +5,12 @@
     <root>/<set>/HR/<name>.png                        the ground truth as distributed (not mod-cropped)
     <root>/<set>/LR_bicubic/X<s>/<name>x<s>.png       MATLAB imresize(mod_crop(HR, s), 1/s, 'bicubic')
 
-``<s>`` is the scale written shortest (``2``, ``1.5``), or ``<rows>_<cols>`` for per-axis scales (``1.5_2``). For
-scoring, the HR image is cropped to the size of the SR result (LR size x scale), as BasicSR does.
+``<s>`` is the scale written shortest (``2``, ``1.5``), or ``<rows>_<cols>`` for per-axis scales (``1.5_2``). Every LR
+image must be the size :func:`hatast.data.degradations.lr_size` gives for its HR image (integer scales: ``floor(HR /
+s)``; ``s = p / q``: the HR mod-cropped to a multiple of ``p``, divided by ``s``), checked from the image headers
+when the pairs are found: LR images of another scale's size would otherwise be scored against a crop of the HR
+image and give a wrong number. For scoring, the HR image is cropped to the size of the SR result (LR size x scale),
+as BasicSR does.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..utils.errors import HatastError
 from ..utils.image import IMAGE_EXTENSIONS
 
 BENCHMARK_SETS = {"Set5": 5, "Set14": 14, "BSD100": 100, "Urban100": 100, "Manga109": 109}
@@ -22,7 +27,7 @@ BENCHMARK_SETS = {"Set5": 5, "Set14": 14, "BSD100": 100, "Urban100": 100, "Manga
 Scale = float | tuple[float, float]
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(HatastError):
     """A benchmark set that is missing or incomplete; the message says where it was looked for and what to do."""
 
 
@@ -73,7 +78,8 @@ class Pair:
 def find_pairs(root: str | Path, name: str, scale: Scale) -> list[Pair]:
     """Every HR/LR pair of set ``name`` under ``root`` at ``scale``, sorted by name.
 
-    Raises :class:`BenchmarkError` (one line: where it looked, what is missing, the command that makes it).
+    Raises :class:`BenchmarkError` (one line: where it looked, what is missing or the wrong size, the command that
+    makes it).
     """
     set_dir = Path(root) / name
     hr_dir, lr_dir = set_dir / "HR", lr_folder(set_dir, scale)
@@ -92,4 +98,28 @@ def find_pairs(root: str | Path, name: str, scale: Scale) -> list[Pair]:
         raise BenchmarkError(f"{name}: {len(missing)} of {len(pairs)} LR images missing at x{scale_tag(scale)}, "
                              f"first {missing[0].lr}; make them with: hatast prepare benchmark {hr_dir} -o {set_dir} "
                              f"--scales {scale_tag(scale)}")
+    _check_sizes(name, pairs, scale, f"hatast prepare benchmark {hr_dir} -o {set_dir} --scales {scale_tag(scale)} "
+                                     "--overwrite")
     return pairs
+
+
+def _check_sizes(name: str, pairs: list[Pair], scale: Scale, make: str) -> None:
+    """Raise :class:`BenchmarkError` unless every LR image is the size that goes with its HR image at ``scale``
+    (:func:`hatast.data.degradations.lr_size`, the rule the option-file checks use too), from the headers only."""
+    from ..data.checks import image_size, lr_size_problem
+
+    wrong = []
+    for pair in pairs:
+        hr, lr = image_size(pair.hr), image_size(pair.lr)
+        for path, size in ((pair.hr, hr), (pair.lr, lr)):
+            if size is None:
+                raise BenchmarkError(f"{name}: {path} is not a readable image")
+        try:
+            problem = lr_size_problem(str(pair.lr), lr, pair.hr.name, hr, scale)
+        except ValueError as err:  # a scale that is not a ratio of small integers: no LR size goes with it
+            raise BenchmarkError(f"{name}: no benchmark LR size goes with scale {scale_tag(scale)} ({err})") from None
+        if problem:
+            wrong.append(problem)
+    if wrong:
+        raise BenchmarkError(f"{name}: {wrong[0]}; {len(wrong)} of {len(pairs)} pairs are wrong; remake the LR "
+                             f"images with: {make}")

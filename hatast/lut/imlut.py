@@ -23,11 +23,11 @@ SCALE_TABLE_MEANING = "scale weights [row scale index, column scale index, K] on
 def parse_interpolations(letters: str) -> tuple[str, ...]:
     """"NLC" -> ("N", "L", "C"), with a clear error for unknown or repeated letters."""
     if not isinstance(letters, str) or not letters:
-        raise ValueError(f"interpolations must be letters from {''.join(INTERPOLATIONS)}, got {letters!r}")
+        raise LUTError(f"interpolations must be letters from {''.join(INTERPOLATIONS)}, got {letters!r}")
     unknown = sorted(set(letters.upper()) - set(INTERPOLATIONS))
     if unknown or len(set(letters.upper())) != len(letters):
         known = ", ".join(f"{k} ({v})" for k, v in INTERPOLATIONS.items())
-        raise ValueError(f"interpolations {letters!r}: use each of {known} at most once")
+        raise LUTError(f"interpolations {letters!r}: use each of {known} at most once")
     return tuple(letters.upper())
 
 
@@ -43,7 +43,7 @@ def scale_pair(scale) -> tuple[float, float]:
     if len(values) == 1:
         values = values * 2
     if len(values) != 2 or not all(math.isfinite(v) for v in values) or min(values) < 1:
-        raise ValueError(f"scale must be finite and >= 1 (one value, or rows and columns), got {scale!r}")
+        raise LUTError(f"scale must be finite and >= 1 (one value, or rows and columns), got {scale!r}")
     return values
 
 
@@ -52,11 +52,11 @@ def output_geometry(height: int, width: int, scale=None,
     """HR ``(H, W)`` and the per-axis factors for a scale (``ceil(r * size)``, MATLAB's rule) or a target size (no
     smaller than the input)."""
     if (scale is None) == (size is None):
-        raise ValueError("give a scale or a target size")
+        raise LUTError("give a scale or a target size")
     if size is not None:
         out_h, out_w = (int(v) for v in size)
         if out_h < height or out_w < width:
-            raise ValueError(f"target size {out_w}x{out_h} is smaller than the {width}x{height} input")
+            raise LUTError(f"target size {out_w}x{out_h} is smaller than the {width}x{height} input")
         return (out_h, out_w), (out_h / height, out_w / width)
     factors = scale_pair(scale)
     return (math.ceil(factors[0] * height - 1e-9), math.ceil(factors[1] * width - 1e-9)), factors
@@ -68,7 +68,7 @@ class ScaleGrid:
 
     def __init__(self, start: float = 1.0, stop: float = 8.0, step: float = 0.1) -> None:
         if not (1 <= start < stop and step > 0):
-            raise ValueError(f"scale grid needs 1 <= start < stop and step > 0, got {start}, {stop}, {step}")
+            raise LUTError(f"scale grid needs 1 <= start < stop and step > 0, got {start}, {stop}, {step}")
         self.start, self.stop, self.step = float(start), float(stop), float(step)
         self.count = int(round((stop - start) / step)) + 1
 
@@ -101,11 +101,11 @@ class MixerSettings:
         normalise, rotations, span = config["normalise"], int(config["refiner_rotations"]), float(
             config["refiner_range"])
         if normalise not in NORMALISATIONS:
-            raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
+            raise LUTError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
         if rotations not in (1, 4):
-            raise ValueError(f"refiner_rotations must be 1 or 4, got {rotations!r}")
+            raise LUTError(f"refiner_rotations must be 1 or 4, got {rotations!r}")
         if not 0 < span <= 1:
-            raise ValueError(f"refiner_range must be in (0, 1], got {span!r}")
+            raise LUTError(f"refiner_range must be in (0, 1], got {span!r}")
         return cls(letters, normalise, rotations, span, ScaleGrid(**dict(config["scale_grid"])))
 
     def config(self) -> dict:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.errors import HatastError
 from ..utils.files import atomic_write, damage_report
 from .fields import RECEPTIVE_FIELDS, OutputLayout, ReceptiveField, field_from_offsets, receptive_field
 from .lattice import levels
@@ -36,7 +37,7 @@ VALUE_SCALE = 127
 _AUTHORS_NAME = re.compile(r"Model_(?P<kind>[VFS])_x(?P<scale>\d+)_(?P<bits>\d)bit_int8", re.IGNORECASE)
 
 
-class LUTError(ValueError):
+class LUTError(HatastError):
     """A table file or table argument that cannot be used, with the file and the reason."""
 
 
@@ -220,6 +221,17 @@ def _read(path: str | Path, kind: str | None, scale: int | None) -> LUTFile:
         raise LUTError(f"{path}: unreadable LUT file ({text})") from None
 
 
+def check_array(array: np.ndarray, where: str) -> np.ndarray:
+    """An array a table file holds besides its tables: integers or finite floats (NaN or inf in a scale table
+    would give black or meaningless images), else :class:`LUTError`."""
+    if array.dtype.kind not in "iuf":
+        raise LUTError(f"{where} holds {array.dtype} values; table files hold integers or floats")
+    if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise LUTError(f"{where} holds {bad} non-finite value(s) (NaN or inf) of {array.size}: the file is damaged")
+    return array
+
+
 def _integer(meta: dict, key: str, where: str) -> int:
     value = meta.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
@@ -263,7 +275,7 @@ def _load_hatast_file(path: Path) -> LUTFile:
         if not isinstance(description, dict) or list(array.shape) != description.get("shape"):
             raise LUTError(f"{path}: array {name!r} has shape {list(array.shape)}, the metadata says "
                            f"{description.get('shape') if isinstance(description, dict) else description!r}")
-        extra[name] = array
+        extra[name] = check_array(array, f"{path}: array {name!r}")
     family, config = meta.get("family"), meta.get("config", {})
     if not isinstance(family, str) or not isinstance(config, dict):
         raise LUTError(f"{path}: metadata needs a 'family' name and a 'config' object")

@@ -27,6 +27,7 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 from ..archs.descriptor import ModelDescriptor
 from ..archs.detect import describe
 from ..utils.checkpoint import load_file, load_into, read_state_dict, save_atomic, select_entry
+from ..utils.errors import UsageError
 from ..utils.image import imwrite_atomic
 from ..utils.tiling import tiled_forward
 
@@ -110,7 +111,7 @@ class HatastSRModel(SRModel):
             return forward(lq)
         model = self.describe(net)
         if model.tiling == "none":
-            raise ValueError(f"tile: {model.name} cannot be tiled (each output pixel depends on the whole image)")
+            raise UsageError(f"tile: {model.name} cannot be tiled (each output pixel depends on the whole image)")
         return tiled_forward(forward, lq, scale or self.opt["scale"], int(tile["tile_size"]),
                              int(tile.get("tile_pad", 32)), model.size_multiple)
 

@@ -4,7 +4,9 @@ Option files are BasicSR YAMLs. hatast reads them with three additions and one r
 
 * ``${VAR}`` and ``${VAR:-default}`` in string values expand from the environment; ``--data-root DIR`` sets
   ``HATAST_DATA``, which the shipped options use for their dataset roots.
-* ``--force_yml a:b=value`` overrides nested keys; values are parsed as YAML (never ``eval``-ed, unlike BasicSR).
+* The file and every ``--force_yml a:b=value`` override are read by one plain-data YAML reader
+  (:mod:`hatast.utils.yaml_io`): no tag can build an object or run code (BasicSR's loader runs
+  ``!!python/object/apply``), aliases are limited, a key given twice is an error, text must be UTF-8.
 * ``--auto_resume`` looks in this experiment's own ``training_states`` folder (BasicSR looks in ``./experiments``
   whatever the root), and ``torchrun``'s ``--local-rank`` is accepted as well as ``--local_rank``.
 * Everything is checked before any work starts, against the schema of :mod:`hatast.options.schema` (types,
@@ -23,26 +25,26 @@ from collections import OrderedDict
 from pathlib import Path
 
 import torch
-import yaml
-from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from ..archs.detect import describe
-from ..data.checks import DATASET_CHECKS
+from ..data.checks import DATASET_CHECKS, batch_problem
 from ..utils.arguments import OneLineParser
 from ..utils.checkpoint import check_fit, read_state_dict
+from ..utils.errors import HatastError
+from ..utils.paths import OutputFolder
+from ..utils.yaml_io import YAMLFileError, load_yaml, read_yaml_file
 from .schema import check_schema, did_you_mean
 
 DATA_ENV = "HATAST_DATA"
 _ENV_PATTERN = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
-class OptionsError(ValueError):
+class OptionsError(HatastError):
     """An option file that cannot be run: one line per problem, each naming the file and the key."""
 
     def __init__(self, *lines: str) -> None:
         super().__init__("\n".join(lines))
-        self.lines = list(lines)
 
 
 def build_parser(is_train: bool) -> argparse.ArgumentParser:
@@ -84,19 +86,15 @@ def expand_env(value):
     return value
 
 
-def load_option_file(path: str | os.PathLike) -> OrderedDict:
-    """Read a YAML option file; a missing file or a syntax error becomes one :class:`OptionsError` line."""
+def load_option_file(path: str | os.PathLike) -> dict:
+    """Read a YAML option file as plain data (:func:`hatast.utils.yaml_io.read_yaml_file`: no tags that build
+    objects or run code, limited aliases, no duplicate keys, UTF-8); every problem is one :class:`OptionsError`
+    line."""
     path = Path(path)
-    if not path.is_file():
-        raise OptionsError(f"option file {path} does not exist")
     try:
-        with open(path) as f:
-            opt = yaml.load(f, Loader=ordered_yaml()[0])
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise OptionsError(f"{path}: YAML syntax error{where}: {problem}") from None
+        opt = read_yaml_file(path, what="option file")
+    except YAMLFileError as err:
+        raise OptionsError(str(err)) from None
     if not isinstance(opt, dict):
         raise OptionsError(f"{path}: expected a mapping of options at the top level")
     return opt
@@ -121,9 +119,9 @@ def apply_overrides(opt: dict, entries: list[str]) -> dict[tuple[str, ...], str]
                                    f"{did_you_mean(key, node) if isinstance(node, dict) else ''}")
             node = node[key]
         try:
-            node[leaf] = yaml.load(value, Loader=ordered_yaml()[0])
-        except yaml.YAMLError:
-            raise OptionsError(f"--force_yml {entry!r}: the value is not valid YAML") from None
+            node[leaf] = load_yaml(value, f"--force_yml {entry}")
+        except YAMLFileError as err:
+            raise OptionsError(str(err)) from None
         applied[tuple([*parents, leaf])] = entry
     return applied
 
@@ -213,6 +211,10 @@ def validate_options(opt: dict, is_train: bool, source: str, overrides: dict | N
         state, _ = read_state_dict(path["pretrain_network_g"], path.get("param_key_g"))
         check_fit(net, state, path.get("strict_load_g", True), source=str(path["pretrain_network_g"]))
     for phase, dopt in opt["datasets"].items():
+        if is_train and phase.split("_")[0] == "train" and dopt.get("batch_size_per_gpu"):
+            problem = batch_problem(dopt, int(os.environ.get("WORLD_SIZE") or 1))
+            if problem:
+                lines.append(f"{source}: datasets:{phase}: {problem}")
         checker = DATASET_CHECKS.get(dopt["type"])
         try:
             problem = checker(dopt, scale, phase.split("_")[0]) if checker else None
@@ -272,8 +274,9 @@ def finalize_options(opt: dict, args: argparse.Namespace, is_train: bool, root: 
     if "val" in opt:
         opt["val"].setdefault("suffix", None)
         opt["val"].setdefault("save_img", False)
+    # the run's folders: inside <root>/experiments or <root>/results whatever the name says (the path policy)
     if is_train:
-        exp = os.path.join(root, "experiments", opt["name"])
+        exp = str(OutputFolder(os.path.join(root, "experiments"), "name").folder(opt["name"], what="name"))
         opt["path"].update(experiments_root=exp, models=os.path.join(exp, "models"), log=exp,
                            training_states=os.path.join(exp, "training_states"),
                            visualization=os.path.join(exp, "visualization"))
@@ -288,6 +291,6 @@ def finalize_options(opt: dict, args: argparse.Namespace, is_train: bool, root: 
             logger["print_freq"] = 1
             logger["save_checkpoint_freq"] = 8
     else:
-        results = os.path.join(root, "results", opt["name"])
+        results = str(OutputFolder(os.path.join(root, "results"), "name").folder(opt["name"], what="name"))
         opt["path"].update(results_root=results, log=results, visualization=os.path.join(results, "visualization"))
     return opt

@@ -39,6 +39,8 @@ from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 from .. import models  # noqa: F401  (registers hatast's architectures, datasets and models, which the schema reads)
 
 Path_ = tuple[str, ...]
+MAX_SEED = 2**31 - 1
+"""Seeds must fit NumPy's generator with the process rank added (BasicSR seeds with seed + rank)."""
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -175,6 +177,12 @@ class Text(Spec):
         if not isinstance(value, str) or (self.pattern and not re.fullmatch(self.pattern, value)):
             problems.append(Problem(path, f"expected {self.describe()}, got {_show(value)}"))
         return value
+
+
+FOLDER_NAME = Text(pattern=r"[^./\\\x00-\x1f][^/\\\x00-\x1f]{0,199}",
+                   shape="that names one folder or file (no '/' or '\\', not starting with '.')")
+"""Names that become one path component (the experiment's ``name``: ``experiments/<name>``; a dataset's ``name``
+and ``val:suffix``: result image paths): never a path that leaves the folder they are put in."""
 
 
 @dataclass
@@ -495,7 +503,7 @@ NETWORK = Typed(_registry_kinds(ARCH_REGISTRY, known={}), "architecture")  # typ
 # Datasets
 
 _LOADER = {
-    "name": Text(), "type": Text(),
+    "name": FOLDER_NAME, "type": Text(),
     "io_backend": Section({"type": OneOf(("disk", "lmdb"), "io_backend type")}, ("type",)),
     "use_shuffle": Flag(), "num_worker_per_gpu": Number(integer=True, min=0),
     "batch_size_per_gpu": Number(integer=True, min=1), "dataset_enlarge_ratio": Number(integer=True, min=1),
@@ -605,17 +613,18 @@ def model_is_supported(model) -> bool:
 def file_schema(opt: Mapping, is_train: bool) -> Section:
     """The schema of a whole option file for its ``model_type``."""
     model = _model_class(opt.get("model_type")) if isinstance(opt.get("model_type"), str) else None
-    val_fields = {"val_freq": Number(integer=True, min=1), "save_img": Flag(), "suffix": Text(nullable=True),
+    val_fields = {"val_freq": Number(integer=True, min=1), "save_img": Flag(),
+                  "suffix": Text(pattern=FOLDER_NAME.pattern, shape=FOLDER_NAME.shape, nullable=True),
                   "pbar": Flag(), "metrics": MapOf(METRIC, nullable=True), **_inherited(MODEL_VAL_FIELDS, model)}
     train_fields = {"ema_decay": Number(min=0, below=1), "optim_g": OPTIMIZER, "scheduler": SCHEDULER,
                     "total_iter": Number(integer=True, min=1), "warmup_iter": Number(integer=True, min=-1),
                     "pixel_opt": nullable(LOSS), "perceptual_opt": nullable(LOSS)}
     fields = {
-        "name": Text(),
+        "name": FOLDER_NAME,
         "model_type": OneOf(lambda: _registry_names(MODEL_REGISTRY), "model_type"),
         "scale": Number(min=1),  # integers, except for arbitrary-scale models (checked against the network)
         "num_gpu": AnyOf((OneOf(("auto",)), Number(integer=True, min=0))),
-        "manual_seed": Number(integer=True, min=0, nullable=True),
+        "manual_seed": Number(integer=True, min=0, max=MAX_SEED, nullable=True),
         "datasets": MapOf(Anything()),  # phases are checked by check_schema (their spec depends on the phase)
         "network_g": NETWORK,
         "path": Section({"pretrain_network_g": Text(nullable=True), "strict_load_g": Flag(),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from .errors import HatastError, UsageError
 
 if TYPE_CHECKING:  # imported when a device is resolved: commands that run on the CPU kernel never need torch
     import torch
@@ -16,6 +20,46 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):  # noqa: D102
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
+
+
+def _bound_text(low: float | None, high: float | None, above_low: bool = False) -> str:
+    if above_low and low is not None:
+        return f"above {low:g}" + (f" and at most {high:g}" if high is not None else "")
+    if low is not None and high is not None:
+        return f"from {low:g} to {high:g}"
+    return f">= {low:g}" if low is not None else f"<= {high:g}"
+
+
+def bounded(kind: type = float, low: float | None = None, high: float | None = None,
+            above_low: bool = False) -> Callable[[str], int | float]:
+    """An ``argparse`` type (also usable on its own): a finite number of ``kind`` (``int`` or ``float``) in
+    ``[low, high]`` (``above_low``: ``low`` itself excluded); the range is in the error message. NaN and inf are
+    never accepted (Python's ``float('nan')`` compares false with every bound)."""
+    what = "a whole number" if kind is int else "a number"
+    rule = _bound_text(low, high, above_low)
+
+    def parse(text: str) -> int | float:
+        try:
+            value = int(text) if kind is int else float(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {what} {rule}, got {text!r}") from None
+        if not math.isfinite(value) or (low is not None and (value < low or (above_low and value == low))) or (
+                high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {what} {rule}, got {text}")
+        return value
+
+    parse.__name__ = f"{kind.__name__}_{rule}"
+    return parse
+
+
+def check_range(name: str, value, kind: type = float, low: float | None = None, high: float | None = None,
+                above_low: bool = False):
+    """The same rule for a value that arrives from Python rather than a command line: :class:`UsageError` naming
+    ``name`` and the range."""
+    try:
+        return bounded(kind, low, high, above_low)(str(value) if not isinstance(value, str) else value)
+    except argparse.ArgumentTypeError as err:
+        raise UsageError(f"{name}: {err}") from None
 
 
 def non_negative_int(text: str) -> int:
@@ -35,6 +79,12 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+MAX_SCALE = 16
+"""The largest SR factor a command accepts (IM-LUT's tables are trained up to 8 and extrapolate above)."""
+MAX_SIDE = 65535
+"""The largest image side a command accepts as a target size (PNG and OpenCV's encoders stop here)."""
 
 
 def non_negative_float(text: str) -> float:
@@ -57,8 +107,8 @@ def scale_factor(text: str) -> int | float | tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a factor such as 4 or 2.5, or ROWS,COLS such as 1.5,2; got "
                                          f"{text!r}") from None
-    if len(values) > 2 or not all(1 <= v < float("inf") for v in values):
-        raise argparse.ArgumentTypeError(f"factors must be finite and >= 1 (one, or ROWS,COLS), got {text!r}")
+    if len(values) > 2 or not all(1 <= v <= MAX_SCALE for v in values):
+        raise argparse.ArgumentTypeError(f"factors must be from 1 to {MAX_SCALE} (one, or ROWS,COLS), got {text!r}")
     if len(values) == 2 and values[0] != values[1]:
         return values[0], values[1]
     return int(values[0]) if values[0].is_integer() else values[0]
@@ -70,12 +120,12 @@ def image_size(text: str) -> tuple[int, int]:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1920x1080, got {text!r}") from None
-    if min(width, height) < 1:
-        raise argparse.ArgumentTypeError(f"width and height must be >= 1, got {text!r}")
+    if min(width, height) < 1 or max(width, height) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"width and height must be from 1 to {MAX_SIDE}, got {text!r}")
     return height, width
 
 
-class DeviceError(ValueError):
+class DeviceError(HatastError):
     """A device that does not exist on this machine."""
 
 

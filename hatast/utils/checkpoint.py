@@ -20,12 +20,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from .errors import HatastError
 from .files import atomic_write, damage_report
 
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(HatastError):
     """A checkpoint file that cannot be used, with the reason in words."""
 
 
@@ -137,6 +138,13 @@ def load_weights(net: nn.Module, path: str | os.PathLike, param_key: str | None 
     return load_into(net, state, strict, source=str(path))
 
 
+def canonical_state(cls: type, state: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+    """``state`` in network class ``cls``'s own key spelling: ``cls.canonical_keys(state)`` when the class declares
+    other spellings it accepts (USRNet: its authors' code collapses one-block stages), else ``state``."""
+    rename = getattr(cls, "canonical_keys", None)
+    return state if rename is None else rename(state)
+
+
 def load_into(net: nn.Module, state: Mapping[str, Tensor], strict: bool = True, source: str = "state dict") -> str:
     """Load a state dict into ``net``.
 
@@ -145,6 +153,7 @@ def load_into(net: nn.Module, state: Mapping[str, Tensor], strict: bool = True, 
     those keys are skipped and named in the returned summary, which callers log.
     """
     own = net.state_dict()
+    state = canonical_state(type(net), state)
     problems = check_fit(net, state, strict, source)
     usable = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
     net.load_state_dict(usable, strict=False)
@@ -155,11 +164,18 @@ def load_into(net: nn.Module, state: Mapping[str, Tensor], strict: bool = True, 
 
 
 def check_fit(net: nn.Module, state: Mapping[str, Tensor], strict: bool = True, source: str = "state dict") -> list:
-    """Compare ``state`` with ``net``'s own keys and shapes (works on meta-device networks).
+    """**The one validation of loaded weights**, for every family and command (upscale, bench, release, export,
+    convert-ast, test, training from pretrained weights): ``state`` against ``net``'s own keys, shapes and kinds of
+    values (works on meta-device networks).
 
-    Raises :class:`CheckpointError` when ``strict`` and anything differs; returns the differences otherwise.
+    Always refused (:class:`CheckpointError`), ``strict`` or not, for the keys that would be loaded: a tensor of
+    another kind than the network's (integers where it has floats, or the reverse: an index buffer filled with
+    floats), and floating-point values that are not finite (NaN or inf: a diverged run or a damaged file would give
+    black or meaningless images). With ``strict``, also any missing, unexpected or differently shaped key;
+    otherwise those are returned for the caller to log.
     """
     own = net.state_dict()
+    state = canonical_state(type(net), state)
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong_shape = [k for k in own if k in state and state[k].shape != own[k].shape]
@@ -173,7 +189,38 @@ def check_fit(net: nn.Module, state: Mapping[str, Tensor], strict: bool = True, 
         problems.append(f"{len(unexpected)} unexpected ({_first(unexpected)})")
     if strict and problems:
         raise CheckpointError(f"{source} does not fit {type(net).__name__}: keys " + "; ".join(problems))
+    check_values(state, own, source)
     return problems
+
+
+def _kind(dtype: torch.dtype) -> str:
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "float"
+    return "bool" if dtype == torch.bool else "integer"
+
+
+def check_values(state: Mapping[str, Tensor], own: Mapping[str, Tensor] | None = None,
+                 source: str = "state dict") -> None:
+    """Refuse (:class:`CheckpointError`) tensors whose kind differs from the network's (``own``; without it,
+    parameters must be floats) and floating-point values that are not finite."""
+    for key, value in state.items():
+        if own is not None and key in own:
+            want, got = _kind(own[key].dtype), _kind(value.dtype)
+            if want != got:
+                raise CheckpointError(f"{source}: '{key}' holds {value.dtype} values where the network expects "
+                                      f"{want} ({own[key].dtype}); the file is damaged or not this model's")
+        elif own is None and not value.is_floating_point() and value.dtype != torch.int64:
+            raise CheckpointError(f"{source}: '{key}' holds {value.dtype} values; weights are floating point")
+        if value.is_floating_point() and value.device.type != "meta" and value.numel():
+            finite = torch.isfinite(value)
+            if not bool(finite.all()):
+                bad = int((~finite).sum())
+                kind = "NaN" if bool(torch.isnan(value).any()) else "infinite"
+                raise CheckpointError(f"{source}: '{key}' holds {bad} {kind} value(s) of {value.numel()}; the weights "
+                                      "are damaged (or come from a run that diverged) and would give meaningless "
+                                      "images")
 
 
 def _first(items: list[str], n: int = 3) -> str:

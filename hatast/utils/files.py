@@ -21,10 +21,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .errors import HatastError
+
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp(\.\w+)?$")
 
 
-class OutputError(ValueError):
+class OutputError(HatastError):
     """An output path that must not or cannot be written, with the path and the reason."""
 
 

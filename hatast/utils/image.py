@@ -4,8 +4,10 @@ image saves (datasets read through BasicSR's FileClient).
 * Reading applies the EXIF orientation, so a phone photo is processed as it is displayed, not as its sensor stored it.
 * Pixels stay in their stored integer type and channel order (OpenCV's BGR) until a network needs floats, so a
   look-up table never holds a float copy of an image.
-* Writing is atomic (temporary file, then rename) and converts float results to integers in strips of rows, so
-  writing holds the result plus one integer copy, not several float ones.
+* Writing encodes in memory and writes the bytes from Python through the atomic writer (temporary file, then
+  rename): no file name reaches OpenCV, whose C++ code crashed on names that are not valid UTF-8. Float results are
+  converted to integers in strips of rows, so writing holds the result, one integer copy and the encoded file.
+* Reading likewise hands OpenCV bytes that Python read, never a file name.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .files import atomic_path
+from .errors import HatastError
+from .files import write_bytes_atomic
 
 if TYPE_CHECKING:  # torch is imported where a tensor is made: the table path never needs it
     from torch import Tensor
@@ -33,7 +36,7 @@ _STRIP_ROWS = 256
 _DAMAGE_WORDS = ("premature end", "corrupt", "incomplete", "truncat")
 
 
-class ImageError(ValueError):
+class ImageError(HatastError):
     """An image that cannot be processed, with the file and the reason."""
 
 
@@ -124,8 +127,10 @@ def _decoder_messages() -> Iterator[list[str]]:
             messages += [line.strip() for line in sink.read().decode(errors="replace").splitlines() if line.strip()]
 
 
-def read_image(path: str | Path) -> Image:
-    """Read an 8- or 16-bit grey, RGB or RGBA image, turned as EXIF orientation says it is displayed."""
+def decode_file(path: str | Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """The pixels of an image file as stored (no EXIF turn), decoded by OpenCV from bytes that Python read: the one
+    place image files are decoded. Raises :class:`ImageError` for an unreadable, empty, undecodable or partly
+    decoded file."""
     path = Path(path)
     try:
         encoded = np.fromfile(path, dtype=np.uint8)
@@ -134,13 +139,20 @@ def read_image(path: str | Path) -> Image:
     if not encoded.size:
         raise ImageError(f"{path}: not a readable image (empty file)")
     with _decoder_messages() as messages:
-        data = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
+        data = cv2.imdecode(encoded, flags)
     if data is None:
         detail = f" ({messages[-1][:160]})" if messages else ""
         raise ImageError(f"{path}: not a readable image{detail}")
     damage = [m for m in messages if any(word in m.lower() for word in _DAMAGE_WORDS)]
     if damage:  # decoded, but only in part (a truncated JPEG comes back with its missing rows grey)
         raise ImageError(f"{path}: damaged image, decoded only in part ({damage[0][:160]})")
+    return data
+
+
+def read_image(path: str | Path) -> Image:
+    """Read an 8- or 16-bit grey, RGB or RGBA image, turned as EXIF orientation says it is displayed."""
+    path = Path(path)
+    data = decode_file(path)
     if data.dtype == np.uint8:
         max_value = 255
     elif data.dtype == np.uint16:
@@ -197,10 +209,21 @@ def write_image(path: str | Path, result: Tensor | np.ndarray, alpha: np.ndarray
         raise ImageError(f"{path}: could not write the image ({err.strerror or err})") from None
 
 
+def encode_image(img: np.ndarray, suffix: str, params=None) -> memoryview:
+    """``img`` encoded in the format of ``suffix`` (``'.png'``), in memory: no file name ever reaches a C library
+    (OpenCV crashed on names that are not valid UTF-8)."""
+    try:
+        ok, encoded = cv2.imencode(suffix, img, params or [])
+    except cv2.error as err:
+        raise ImageError(f"cannot encode a {img.dtype} image of shape {img.shape} as {suffix} "
+                         f"({str(err).strip().splitlines()[-1][:120]})") from None
+    if not ok:
+        raise ImageError(f"cannot encode a {img.dtype} image of shape {img.shape} as {suffix}")
+    return encoded.data
+
+
 def imwrite_atomic(img: np.ndarray, file_path: str | os.PathLike, params=None, auto_mkdir: bool = True) -> None:
-    """``basicsr.utils.imwrite``'s interface, written through :func:`atomic_path` (the encoder streams to the
-    temporary file, so no encoded copy is held in memory)."""
-    suffix = Path(file_path).suffix or ".png"
-    with atomic_path(file_path, suffix=suffix) as tmp:
-        if not cv2.imwrite(str(tmp), img, params or []):
-            raise OSError(f"{file_path}: could not encode the image as {suffix}")
+    """``basicsr.utils.imwrite``'s interface: the image encoded in memory in the format of the file's extension
+    (:func:`encode_image`), then written by Python through the atomic writer (temporary file, rename)."""
+    suffix = Path(file_path).suffix.lower() or ".png"
+    write_bytes_atomic(file_path, encode_image(img, suffix, params))

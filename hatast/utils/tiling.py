@@ -19,6 +19,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .errors import UsageError
+
 logger = logging.getLogger("basicsr")
 
 
@@ -77,7 +79,7 @@ def tiled_forward(
         ``[B, C', H * scale, W * scale]``, equal to ``fn(x)`` wherever tiles see enough context.
     """
     if tile_size <= 0 or tile_pad < 0:
-        raise ValueError(f"tile_size must be > 0 and tile_pad >= 0, got {tile_size} and {tile_pad}")
+        raise UsageError(f"tile_size must be > 0 and tile_pad >= 0, got {tile_size} and {tile_pad}")
     tile = _round_up(tile_size, multiple)
     pad = _round_up(tile_pad, multiple)
     b, _, h, w = x.shape
