@@ -48,7 +48,7 @@ def worker(image: str, out: str) -> None:
 
     before = status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM
-    code = upscale([image, "-w", str(TABLE), "-o", out])
+    code = upscale([image, "-w", str(TABLE), "-o", out, "--overwrite"])  # every round computes and writes
     print(f"{code} {(status_kib('VmHWM') - before) / 1024:.1f}")
 
 

@@ -12,6 +12,7 @@ hooks), with the defects users hit fixed here instead of in site-packages:
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import logging
@@ -41,9 +42,9 @@ from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.options import dict2str
 
 from . import models  # noqa: F401  (registers hatast's architectures, datasets and models with BasicSR)
-from .options import OptionsError, build_parser, finalize_options, read_options
-from .utils.checkpoint import CheckpointError, load_file
-from .utils.errors import command
+from .options import OptionsError, build_parser, finalize_options, read_options, read_training_state
+from .utils.checkpoint import CheckpointError
+from .utils.errors import HatastError, command
 from .utils.files import remove_stale_temporaries, write_bytes_atomic
 
 
@@ -51,17 +52,27 @@ def init_distributed(launcher: str, opt: dict) -> tuple[int, int]:
     """Join the process group started by ``torchrun`` (``--launcher pytorch``) or slurm; returns (rank, world)."""
     if launcher == "none":
         return 0, 1
+    check_launcher_environment(launcher)
     if launcher == "slurm":
         _slurm_environment(opt.get("dist_params", {}).get("port"))
-    for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        if var not in os.environ:
-            raise OptionsError(f"--launcher {launcher}: environment variable {var} is not set; start with torchrun")
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     return get_dist_info()
+
+
+def check_launcher_environment(launcher: str) -> None:
+    """The variables a process group is started from (torchrun sets them; slurm's are translated first)."""
+    if launcher == "slurm":
+        missing = [var for var in ("SLURM_NODELIST", "SLURM_NTASKS", "SLURM_PROCID") if var not in os.environ]
+        if missing:
+            raise OptionsError(f"--launcher slurm: environment variable {missing[0]} is not set; start with srun")
+        return
+    for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        if var not in os.environ:
+            raise OptionsError(f"--launcher {launcher}: environment variable {var} is not set; start with torchrun")
 
 
 def _slurm_environment(port) -> None:
@@ -94,14 +105,19 @@ def find_resume_state(opt: dict) -> str | None:
 
 
 def load_resume_state(opt: dict, path: str) -> dict:
-    """Read a training state on the CPU and point the networks at the matching weights files."""
-    state = load_file(path)
-    if not isinstance(state, dict) or "iter" not in state:
-        raise CheckpointError(f"{path} is not a training state (no 'iter')")
+    """Read a training state on the CPU and point the networks at the matching weights files (this experiment's
+    ``net_<label>_<iter>.pth``, which must exist: a state of another experiment is refused here, not after the
+    folders and logs are made)."""
+    state = read_training_state(path)
     opt["path"]["resume_state"] = path
     for key in [k for k in opt if k.startswith("network_")]:
         label = key.removeprefix("network_")
-        opt["path"][f"pretrain_{key}"] = os.path.join(opt["path"]["models"], f"net_{label}_{state['iter']}.pth")
+        weights = os.path.join(opt["path"]["models"], f"net_{label}_{state['iter']}.pth")
+        if not os.path.isfile(weights):
+            raise CheckpointError(f"path:resume_state: {path} is the state of iteration {state['iter']}, and this "
+                                  f"experiment ({opt['name']}) has no {weights} to resume with (a state resumes the "
+                                  "experiment that saved it)")
+        opt["path"][f"pretrain_{key}"] = weights
         opt["path"][f"param_key_{label}"] = "params"
         opt["path"].setdefault(f"strict_load_{label}", True)
     return state
@@ -163,7 +179,16 @@ class CheckOnly(Exception):
 def _prepare(argv: list[str] | None, is_train: bool):
     args = build_parser(is_train).parse_args(argv)
     opt = read_options(args, is_train)
-    if args.check:
+    if args.check:  # what the run checks next too: its output folders (not made), the state it would resume
+        try:
+            if args.launcher != "none":
+                check_launcher_environment(args.launcher)
+            checked = finalize_options(copy.deepcopy(opt), args, is_train, os.getcwd(), 0, 1)
+            resume = find_resume_state(checked) if is_train else None
+            if resume:
+                load_resume_state(checked, resume)
+        except HatastError as err:
+            raise OptionsError(*(f"{args.opt}: {line}" for line in err.lines)) from None
         raise CheckOnly(f"options OK: {args.opt}")
     rank, world = init_distributed(args.launcher, opt)
     opt = finalize_options(opt, args, is_train, os.getcwd(), rank, world)

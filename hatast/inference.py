@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .lut.inference import upscale as lut_upscale
-from .lut.table import LUTError, LUTFile, LUTTable, load_file
+from .lut.table import LUTFile, LUTTable, check_runnable, load_file
 from .utils.errors import HatastError, UsageError
 from .utils.image import Image
 
@@ -100,6 +100,7 @@ class Upscaler:
         :data:`PRECISIONS`) must be a dtype the network's descriptor lists."""
         if precision not in PRECISIONS:
             raise UsageError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+        check_scale_and_size(scale, size)
         upscaler = cls._load(weights, param_key, device, scale, degradation, size)
         dtype = PRECISIONS[precision]
         if upscaler.model is None or upscaler.mixer is not None:
@@ -121,12 +122,10 @@ class Upscaler:
     def _load(cls, weights: str, param_key: str | None, device, scale, degradation: Degradation | None,
               size: tuple[int, int] | None) -> Upscaler:
         if is_table(weights):
-            loaded = load_file(weights)
+            loaded = check_runnable(load_file(weights), weights)  # the one validation of tables
             if loaded.family == "imlut":
                 return cls._arbitrary_scale(weights, loaded, None, "", device, scale, degradation, size)
-            table = loaded.tables.get("sr") if loaded.family == "srlut" else None
-            if table is None:
-                raise LUTError(f"{weights}: a {loaded.family} table file, which hatast does not run")
+            table = loaded.tables["sr"]
             table.info = loaded.info
             _check_fixed(f"SR-LUT {table.kind} x{table.scale} table", table.scale, scale, degradation, size)
             return cls(f"SR-LUT {table.kind} table x{table.scale} from {weights}", table=table)
@@ -294,9 +293,10 @@ def load_network(weights: str, param_key: str | None, device) -> tuple[ModelDesc
     (:func:`hatast.utils.checkpoint.load_into`: keys, shapes, kinds of values, finite values), on ``device`` in eval
     mode; and the checkpoint entry it came from. Every command that runs a weights file reads it here."""
     from .archs.detect import detect
-    from .utils.checkpoint import CheckpointError, load_into, read_state_dict
+    from .utils.checkpoint import CheckpointError, check_finite, load_into, read_state_dict
 
     state, entry = read_state_dict(weights, param_key)
+    check_finite(state, f"{weights} [{entry}]")  # before settings are read from values (IM-Net's)
     try:
         model = detect(state)
     except CheckpointError as err:
@@ -304,6 +304,26 @@ def load_network(weights: str, param_key: str | None, device) -> tuple[ModelDesc
     load_into(model.network, state, strict=True, source=f"{weights} [{entry}]")
     model.network.to(device).eval()
     return model, entry
+
+
+def check_scale_and_size(scale, size) -> None:
+    """The range rule of ``--scale`` and ``--size`` (:func:`hatast.utils.arguments.scale_factor`,
+    :func:`~hatast.utils.arguments.image_size`) for values that arrive from Python (``hatast.upscale(scale=...)``):
+    each factor a finite number from 1 to :data:`~hatast.utils.arguments.MAX_SCALE`, a size two whole numbers from
+    1 to :data:`~hatast.utils.arguments.MAX_SIDE`; else a :class:`UsageError` naming the range."""
+    from .utils.arguments import MAX_SCALE, MAX_SIDE, check_range
+
+    if scale is not None:
+        factors = tuple(scale) if isinstance(scale, (tuple, list)) else (scale,)
+        if not 1 <= len(factors) <= 2 or any(isinstance(v, bool) for v in factors):
+            raise UsageError(f"--scale {scale!r}: expected one factor or (rows, cols) factors, from 1 to {MAX_SCALE}")
+        for value in factors:
+            check_range("--scale", value, float, 1, MAX_SCALE)
+    if size is not None:
+        if not isinstance(size, (tuple, list)) or len(size) != 2 or any(isinstance(v, bool) for v in size):
+            raise UsageError(f"--size {size!r}: expected (height, width), whole numbers from 1 to {MAX_SIDE}")
+        for value in size:
+            check_range("--size", value, int, 1, MAX_SIDE)
 
 
 def _is_cpu(device) -> bool:

@@ -349,15 +349,20 @@ def write_release_files(source: str | os.PathLike, name: str, root: str | os.Pat
     ``<name>.safetensors`` (the architecture and its config in the metadata's ``hatast`` entry, a JSON object) and
     ``<name>.pth`` (``{"params_ema": ...}``, loadable with ``weights_only``), keeping the authors' key names and
     persistent buffers so other loaders recognise them.
-    Tables: ``<name>.npz``, checked readable (:func:`hatast.lut.table.load_file`: entries, arrays, metadata),
-    copied byte for byte.
+    Tables: ``<name>.npz``, checked readable and runnable (:func:`hatast.lut.table.load_file`: entries, arrays,
+    metadata; :func:`~hatast.lut.table.check_runnable`: what ``hatast upscale`` needs of its family), copied byte for
+    byte (an SR-LUT authors' ``.npy`` is written in hatast's format, with its metadata).
     """
     source, root = Path(source), Path(root)
     if source.suffix.lower() in (".npz", ".npy"):
-        from .lut.table import load_file
+        from .lut.table import check_runnable, load_file
 
-        target = root / load_file(source).family / f"{name}.npz"
-        write_bytes_atomic(target, source.read_bytes())
+        loaded = check_runnable(load_file(source), str(source))
+        target = root / loaded.family / f"{name}.npz"
+        if source.suffix.lower() == ".npy":  # the SR-LUT authors' layout: released in hatast's format
+            loaded.save(target)
+        else:
+            write_bytes_atomic(target, source.read_bytes())
         return table_release(target, name)
 
     import torch
@@ -391,10 +396,10 @@ def write_release_files(source: str | os.PathLike, name: str, root: str | os.Pat
 def table_release(path: str | os.PathLike, name: str) -> Release:
     """The manifest entry a table file describes (architecture, scale, config, parameters = table entries, the file
     with its SHA-256 and size); the card's other fields are the caller's to fill."""
-    from .lut.table import load_file
+    from .lut.table import check_runnable, load_file
 
     path = Path(path)
-    loaded = load_file(path)
+    loaded = check_runnable(load_file(path), str(path))  # the one validation of tables: what upscale would refuse
     if loaded.family == "imlut":
         architecture, scale, config = "IMLUT tables", "any", dict(loaded.config)
     else:

@@ -178,7 +178,12 @@ def upscale(inputs: str | Path | Sequence[str | Path], output: str | Path = "res
     """
     from tqdm import tqdm
 
+    from .utils.arguments import check_range
+
     start = time.perf_counter()
+    if tile is not None:
+        tile = check_range("--tile", tile, int, 0, 65535)
+    tile_pad = check_range("--tile-pad", tile_pad, int, 0, 1024)
     say = report or tqdm.write  # keeps the lines clear of the progress bars
     items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     ext = ext.lower().lstrip(".")

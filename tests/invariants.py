@@ -75,7 +75,8 @@ def check_run(result: Run, sandbox: Path, before: dict[str, tuple], output: Path
     """Assert the invariants on ``result``: its exit status is one of ``codes`` (never a signal, never 70, the bug
     status), no traceback, a refusal is ``error:`` lines (exactly one with ``one_line``) and writes nothing, every
     entry of ``before`` is unchanged unless it lies in ``output`` (resolved after the run) and ``overwrite``, and
-    every new entry lies in ``output``. Returns the entries that are new or changed."""
+    every new entry lies in ``output`` (or is a folder made on the way to it). Returns the entries that are new or
+    changed."""
     assert result.code >= 0, f"killed by signal {-result.code}\n{result}"
     assert "Traceback" not in result.err, f"a traceback\n{result}"
     assert result.code in codes, f"exit status {result.code}, expected one of {codes}\n{result}"
@@ -94,6 +95,9 @@ def check_run(result: Run, sandbox: Path, before: dict[str, tuple], output: Path
             os.path.realpath((sandbox / key).parent)) / Path(key).name
         return path == root or root in path.parents
 
+    def above(key: str) -> bool:  # a folder made on the way to the output folder (``-o new/out`` makes ``new``)
+        return root is not None and Path(os.path.realpath(sandbox / key)) in root.parents
+
     changed = {k: v for k, v in after.items() if before.get(k) != v}
     for key, old in before.items():
         if after.get(key) != old and old[0] != "dir":
@@ -101,7 +105,8 @@ def check_run(result: Run, sandbox: Path, before: dict[str, tuple], output: Path
     for key, value in changed.items():
         if key in before:
             continue
-        assert inside(key), f"{key} was written outside the output folder {output}\n{result}"
+        assert inside(key) or (value[0] == "dir" and above(key)), \
+            f"{key} was written outside the output folder {output}\n{result}"
         if result.code == 2:
             assert value[0] == "dir", f"{key} was written although the command refused to run\n{result}"
     return changed

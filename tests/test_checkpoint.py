@@ -28,9 +28,14 @@ def test_malicious_pickle_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as f:
         pickle.dump({"params": {"conv_first.weight": _Exploit(str(marker))}}, f)
-    with pytest.raises(CheckpointError, match="refuses to unpickle"):
+    with pytest.raises(CheckpointError, match=r"holds code, not only weights: unpickling it would call io.open; "
+                                              r"hatast did not run it"):
         load_state_dict(path)
     assert not marker.exists()
+    torch.save({"params": {"conv_first.weight": _Exploit(str(marker))}}, path)  # PyTorch's zip format too
+    with pytest.raises(CheckpointError, match="holds code, not only weights") as refused:
+        load_state_dict(path)
+    assert "damaged" not in str(refused.value) and not marker.exists()
 
 
 @pytest.mark.parametrize("wrapper", ["params_ema", "params", "both", "bare", "module"])

@@ -149,7 +149,7 @@ def test_a_read_only_folder_for_real(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--tile", "-8"], "hatast upscale: error: argument --tile: must be >= 0, got -8"),
+    (["--tile", "-8"], "hatast upscale: error: argument --tile: must be a whole number from 0 to 65535, got -8"),
     (["--tile-pad", "x"], "argument --tile-pad: expected a whole number from 0 to 1024, got 'x'"),
     (["--device", "gpu"], "error: --device 'gpu' is not a device"),
     (["--device", f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"],

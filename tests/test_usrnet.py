@@ -228,8 +228,8 @@ def test_load_kernel_files_and_specs(tmp_path):
     assert deg.load_kernel("gaussian:2,1,45:size=15").shape == (15, 15)
     bench = need(FIXTURES / "kernels_12.mat", "USRNet benchmark kernels")
     assert np.allclose(deg.load_kernel(f"{bench}:11"), deg.benchmark_kernels(str(bench))[11])
-    for bad, message in (("gaussian:-1", "a sigma must be above 0"), ("gaussian:a", "not a number"), ("nope.npy", "no such file"),
-                         (f"{bench}:12", "holds 12 kernels")):
+    for bad, message in (("gaussian:-1", "a sigma must be above 0"), ("gaussian:a", "not a number"),
+                         ("nope.npy", "no such file"), (f"{bench}:12", "holds 12 kernels")):
         with pytest.raises(ValueError, match=message):
             deg.load_kernel(bad)
 

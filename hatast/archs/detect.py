@@ -77,9 +77,41 @@ def detect(state: Mapping[str, Tensor]) -> ModelDescriptor:
                 raise CheckpointError(f"the weights have {arch.name}'s keys but their shapes describe no {arch.name} "
                                       f"({text}): a damaged or edited file?") from None
             return ModelDescriptor(arch, network, {"type": arch.name, **config})
+    near = _near_miss(state)
+    if near is not None:
+        raise UnknownArchitecture(near)
     known = ", ".join(a.name for a in ARCHITECTURES if a.condition is not None)
     raise UnknownArchitecture(f"the weights match none of the architectures hatast can detect ({known}): another "
                               "project's model, or a training state rather than a network's weights?")
+
+
+def _near_miss(state: Mapping[str, Tensor]) -> str | None:
+    """For weights that match no architecture: what they lack of the architecture whose recognising keys they
+    nearly hold (at least half of its required keys), naming the keys; None when none is near."""
+    best = None
+    for arch in ARCHITECTURES:
+        condition = arch.condition
+        if condition is None:
+            continue
+        canonical = arch.canonical(state)
+        missing = sorted(condition.required - canonical.keys())
+        if 2 * (len(condition.required) - len(missing)) < len(condition.required):
+            continue
+        groups = [group for group in condition.any_prefix if not any(k.startswith(group) for k in canonical)]
+        if best is None or len(missing) + len(groups) < best[0]:
+            best = (len(missing) + len(groups), arch, missing, groups, canonical)
+    if best is None:
+        return None
+    _, arch, missing, groups, canonical = best
+    if not missing and not groups:  # the keys are there; the condition's check of their shapes failed
+        shapes = ", ".join(f"'{k}' {tuple(canonical[k].shape)}" for k in sorted(arch.condition.required)[:3])
+        return (f"the weights match none of the architectures hatast can detect: they have {arch.name}'s keys but "
+                f"tensors of shapes no {arch.name} has ({shapes}); a damaged or edited file?")
+    lacking = ", ".join(f"'{k}'" for k in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    prefixes = " or ".join(f"'{p}...'" for group in groups for p in group)
+    what = " and ".join(part for part in (lacking, f"any key {prefixes}" if prefixes else "") if part)
+    return (f"the weights match none of the architectures hatast can detect: they have most of {arch.name}'s keys "
+            f"but lack {what}; a damaged or edited file?")
 
 
 def describe(net: nn.Module, config: dict | None = None) -> ModelDescriptor:

@@ -21,6 +21,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..utils.checkpoint import tensor_shape
 from ..utils.padding import pad_to_multiple
 from .attention import (
     ATTENTION_LABEL,
@@ -532,19 +533,19 @@ def hat_config_from_state_dict(state_dict: Mapping[str, Tensor]) -> dict:
     missing = [k for k in required if k not in state_dict]
     if missing:
         raise ValueError(f"not a HAT state dict: missing {', '.join(missing)}")
-    embed_dim, in_chans = state_dict["conv_first.weight"].shape[:2]
-    window_size = math.isqrt(state_dict["relative_position_index_SA"].shape[0])
-    overlap_win = math.isqrt(state_dict["relative_position_index_OCA"].shape[1])
+    embed_dim, in_chans = tensor_shape(state_dict, "conv_first.weight", 4)[:2]
+    window_size = math.isqrt(tensor_shape(state_dict, "relative_position_index_SA", 2)[0])
+    overlap_win = math.isqrt(tensor_shape(state_dict, "relative_position_index_OCA", 2)[1])
     layer_ids = sorted({int(m.group(1)) for k in state_dict if (m := re.match(r"layers\.(\d+)\.", k))})
     depths, heads = [], []
     for i in layer_ids:
         prefix = f"layers.{i}.residual_group."
         blocks = {int(m.group(1)) for k in state_dict if (m := re.match(re.escape(prefix) + r"blocks\.(\d+)\.", k))}
         depths.append(len(blocks))
-        heads.append(state_dict[prefix + "overlap_attn.relative_position_bias_table"].shape[1])
+        heads.append(tensor_shape(state_dict, prefix + "overlap_attn.relative_position_bias_table", 2)[1])
     block0 = "layers.0.residual_group.blocks.0."
     upsample_convs = sorted(int(m.group(1)) for k in state_dict if (m := re.match(r"upsample\.(\d+)\.weight$", k)))
-    if upsample_convs and state_dict[f"upsample.{upsample_convs[0]}.weight"].shape[0] == 9 * 64:
+    if upsample_convs and tensor_shape(state_dict, f"upsample.{upsample_convs[0]}.weight", 4)[0] == 9 * 64:
         upscale = 3
     else:
         upscale = 2 ** len(upsample_convs)
@@ -555,9 +556,9 @@ def hat_config_from_state_dict(state_dict: Mapping[str, Tensor]) -> dict:
         num_heads=heads,
         window_size=window_size,
         overlap_ratio=(overlap_win - window_size) / window_size,
-        compress_ratio=embed_dim // state_dict[block0 + "conv_block.cab.0.weight"].shape[0],
-        squeeze_factor=embed_dim // state_dict[block0 + "conv_block.cab.3.attention.1.weight"].shape[0],
-        mlp_ratio=state_dict[block0 + "mlp.fc1.weight"].shape[0] / embed_dim,
+        compress_ratio=embed_dim // tensor_shape(state_dict, block0 + "conv_block.cab.0.weight", 4)[0],
+        squeeze_factor=embed_dim // tensor_shape(state_dict, block0 + "conv_block.cab.3.attention.1.weight", 4)[0],
+        mlp_ratio=tensor_shape(state_dict, block0 + "mlp.fc1.weight", 2)[0] / embed_dim,
         qkv_bias=block0 + "attn.qkv.bias" in state_dict,
         patch_norm="patch_embed.norm.weight" in state_dict,
         resi_connection="1conv" if "conv_after_body.weight" in state_dict else "identity",

@@ -21,6 +21,8 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from ..utils.arguments import check_range
+from ..utils.errors import UsageError
 from .attention import overlap_relative_position_index, window_attention
 from .hat_arch import HAT, OCAB, ResiConnection, Upsampler, hat_config_from_state_dict, overlap_window_size
 
@@ -316,15 +318,21 @@ def convert_hat_to_ast(
 
     Returns the new state dict and the HATAST constructor arguments it needs.
     """
+    overlap_ratio = check_range("overlap_ratio", overlap_ratio, float, 0, 2)  # the command line's ranges
+    assa_init_logit = check_range("assa_init_logit", assa_init_logit, float, -50, 50)
+    border_key_bias = check_range("border_key_bias", border_key_bias, float, -100, 100)
     if is_hat_ast_state_dict(state):
-        raise ValueError("the checkpoint is already HAT+AST (it has ASSA, FRFN or key-position-bias weights)")
+        raise UsageError("the checkpoint is already HAT+AST (it has ASSA, FRFN or key-position-bias weights)")
     config = hat_config_from_state_dict(state)
     ws, old_ratio = config["window_size"], config["overlap_ratio"]
     old_ows, new_ows = overlap_window_size(ws, old_ratio), overlap_window_size(ws, overlap_ratio)
-    if new_ows < old_ows:
-        raise ValueError(f"overlap_ratio {overlap_ratio} is narrower than the checkpoint's {old_ratio}")
-    if (new_ows - ws) % 2 != (old_ows - ws) % 2:
-        raise ValueError(f"overlap_ratio {overlap_ratio}: the old and new key windows cannot be centred alike")
+    if new_ows < old_ows or (new_ows - ws) % 2 != (old_ows - ws) % 2:  # a user's number: a UsageError, one line
+        usable = ", ".join(f"{k / ws:g}" for k in range(old_ows - ws, 2 * ws + 1, 2))
+        why = ("is narrower than the checkpoint's" if new_ows < old_ows else
+               "would not keep the wider key window centred on the old one (it must grow by an even number of "
+               "pixels) for")
+        raise UsageError(f"overlap_ratio {overlap_ratio:g} {why} window {ws} and overlap {old_ratio:g}; this "
+                         f"checkpoint takes {usable} (up to 2)")
     widened = new_ows > old_ows
     new_config = dict(config, overlap_ratio=overlap_ratio, ocab_attention=ocab_attention, ocab_ffn=ocab_ffn,
                       assa_weighting=assa_weighting, assa_init_logit=assa_init_logit, key_position_bias=widened)

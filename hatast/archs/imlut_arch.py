@@ -47,6 +47,7 @@ from ..lut.imlut import (
 from ..lut.inference import apply_table
 from ..lut.table import LUTFile, load_file
 from ..lut.transfer import transfer
+from ..utils.checkpoint import tensor_shape
 from .field_net import ReceptiveFieldNet, rotation_ensemble
 from .lut_arch import LUTLayer
 
@@ -230,15 +231,24 @@ class IMNet(InterpolationMixer):
 
 def imnet_config_from_state_dict(state: Mapping[str, Tensor]) -> dict:
     """``IMNet`` constructor arguments: widths from the tensor shapes, the rest from its two settings buffers."""
-    first, scale_first = state["weight_net.body.0.weight"], state["scale_net.body.0.weight"]
+    first = tensor_shape(state, "weight_net.body.0.weight", 4)
+    scale_first = tensor_shape(state, "scale_net.body.0.weight", 2)
     convs = [k for k in state if k.startswith("weight_net.body.") and k.endswith(".weight")]
-    normalise, rotations, span, start, stop, step = state["mixer_settings"].tolist()
+    ids = state["interpolation_ids"].tolist() if state["interpolation_ids"].ndim == 1 else None
+    if ids is None or not all(isinstance(i, int) and 0 <= i < len(LETTERS) for i in ids):
+        raise ValueError(f"'interpolation_ids' holds {state['interpolation_ids'].tolist()}: expected a list of "
+                         f"indices from 0 to {len(LETTERS) - 1} (the letters {LETTERS})")
+    settings = state["mixer_settings"].tolist() if state["mixer_settings"].shape == (6,) else []
+    if len(settings) != 6 or settings[0] not in range(len(NORMALISATIONS)) or settings[1] not in (1, 4):
+        raise ValueError(f"'mixer_settings' holds {state['mixer_settings'].tolist()}: expected [normalisation "
+                         f"0..{len(NORMALISATIONS) - 1}, refiner rotations 1 or 4, range, grid start, stop, step]")
+    normalise, rotations, span, start, stop, step = settings
     return {
-        "interpolations": "".join(LETTERS[i] for i in state["interpolation_ids"].tolist()),
-        "num_feat": first.shape[0],
+        "interpolations": "".join(LETTERS[i] for i in ids),
+        "num_feat": first[0],
         "num_hidden": len(convs) - 2,
-        "frequencies": (scale_first.shape[1] // 2 - 1) // 2,
-        "scale_hidden": scale_first.shape[0],
+        "frequencies": (scale_first[1] // 2 - 1) // 2,
+        "scale_hidden": scale_first[0],
         "normalise": NORMALISATIONS[int(normalise)],
         "refiner_rotations": int(rotations),
         "refiner_range": span,

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from ..lut.fields import RECEPTIVE_FIELDS, OutputLayout, receptive_field
 from ..lut.table import VALUE_SCALE, LUTTable
 from ..lut.transfer import transfer
+from ..utils.checkpoint import tensor_shape
 from .field_net import ReceptiveFieldNet, rotation_ensemble
 
 
@@ -62,10 +63,12 @@ def is_srlut_state_dict(state: Mapping[str, Tensor]) -> bool:
 
 def srlut_config_from_state_dict(state: Mapping[str, Tensor]) -> dict:
     """``SRLUTNet`` constructor arguments read from the tensor shapes."""
-    first = state["net.body.0.weight"]
-    convs = sorted(int(k.split(".")[2]) for k in state if k.startswith("net.body.") and k.endswith(".weight"))
-    kinds = [name for name, f in RECEPTIVE_FIELDS.items() if f.kernel_shape == tuple(first.shape[2:])]
+    first = tensor_shape(state, "net.body.0.weight", 4)
+    # the layers that have a weight or a bias: a dropped last weight is named, not read as one layer fewer
+    convs = sorted({int(k.split(".")[2]) for k in state if k.startswith("net.body.") and k.count(".") == 3
+                    and k.split(".")[2].isdigit()})
+    kinds = [name for name, f in RECEPTIVE_FIELDS.items() if f.kernel_shape == tuple(first[2:])]
     if not kinds:
-        raise ValueError(f"first convolution {tuple(first.shape[2:])} matches no SR-LUT receptive field")
-    upscale = math.isqrt(state[f"net.body.{convs[-1]}.weight"].shape[0])
-    return {"kind": kinds[0], "upscale": upscale, "num_feat": first.shape[0], "num_hidden": len(convs) - 2}
+        raise ValueError(f"first convolution {tuple(first[2:])} matches no SR-LUT receptive field")
+    upscale = math.isqrt(tensor_shape(state, f"net.body.{convs[-1]}.weight", 4)[0])
+    return {"kind": kinds[0], "upscale": upscale, "num_feat": first[0], "num_hidden": len(convs) - 2}

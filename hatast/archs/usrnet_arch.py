@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 
+from ..utils.checkpoint import tensor_shape
+
 Init = Literal["default", "identity"]
 
 # --------------------------------------------------------------------------------------------------------------
@@ -441,11 +443,14 @@ def usrnet_config_from_state_dict(state: Mapping[str, Tensor]) -> dict:
     state = usrnet_canonical_keys(state)
     nb = len({key.split(".")[2] for key in state if key.startswith("p.m_body.")})
     # the transposed convolutions exist at every depth: weights [in, out, 2, 2], from scale 4 down to scale 1
-    up3, up2, up1 = (state[f"p.m_up{i}.0.weight"].shape for i in (3, 2, 1))
+    up3, up2, up1 = (tensor_shape(state, f"p.m_up{i}.0.weight", 4) for i in (3, 2, 1))
     nc = [up1[1], up1[0], up2[0], up3[0]]
-    return {"n_iter": state["h.mlp.4.weight"].shape[0] // 2, "h_nc": state["h.mlp.0.weight"].shape[0],
-            "in_nc": state["p.m_head.weight"].shape[1], "out_nc": state["p.m_tail.weight"].shape[0], "nc": nc,
-            "nb": nb}
+    in_nc, out_nc = tensor_shape(state, "p.m_head.weight", 4)[1], tensor_shape(state, "p.m_tail.weight", 4)[0]
+    if in_nc != out_nc + 1:  # the prior reads the image being restored and a noise-level map
+        raise ValueError(f"'p.m_head.weight' reads {in_nc} channels and 'p.m_tail.weight' writes {out_nc}, where "
+                         "USRNet's prior reads its output's channels and one noise-level map")
+    return {"n_iter": tensor_shape(state, "h.mlp.4.weight", 4)[0] // 2,
+            "h_nc": tensor_shape(state, "h.mlp.0.weight", 4)[0], "in_nc": in_nc, "out_nc": out_nc, "nc": nc, "nb": nb}
 
 
 # --------------------------------------------------------------------------------------------------------------

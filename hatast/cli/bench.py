@@ -21,8 +21,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..eval.sets import BENCHMARK_SETS, BenchmarkError, find_pairs, parse_scale, scale_tag
-from ..utils.arguments import OneLineParser, bounded, non_negative_int, resolve_device
+from ..eval.sets import BENCHMARK_SETS, BenchmarkError, find_pairs, scale_tag
+from ..utils.arguments import OneLineParser, benchmark_scale, bounded, resolve_device
 from ..utils.errors import command
 from ..utils.files import write_bytes_atomic
 from ..utils.paths import OutputFolder, shown
@@ -35,7 +35,7 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--data", default=os.environ.get("HATAST_DATA", "datasets"),
                         help="folder holding the sets (default: $HATAST_DATA, else ./datasets)")
     parser.add_argument("--sets", nargs="+", default=list(BENCHMARK_SETS), help="default: all five")
-    parser.add_argument("--scale", type=parse_scale, nargs="+", default=None,
+    parser.add_argument("--scale", type=benchmark_scale, nargs="+", default=None,
                         help="SR factor: 4, 2.5, or 1.5_2 (rows_cols); usrnet_table1: any of 2 3 4 (default all)")
     parser.add_argument("--baselines", nargs="*", default=["bicubic"],
                         help="interpolation rows (bicubic always; also lanczos2, lanczos3, bilinear, nearest)")
@@ -47,7 +47,7 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--noise", type=bounded(float, 0, 255), nargs="+", default=None,
                         help="usrnet_table1: noise levels on the 0-255 scale, 0 to 255 (default 0 2.55 7.65)")
     parser.add_argument("--self-ensemble", action="store_true", help="networks: x8 flips/rotations averaged")
-    parser.add_argument("--tile", type=non_negative_int, default=0,
+    parser.add_argument("--tile", type=bounded(int, 0, 65535), default=0,
                         help="networks: tile size (default: whole images, tiles of 256 then 128 when out of memory)")
     parser.add_argument("--threads", type=bounded(int, 0, 1024), default=0,
                         help="CPU threads for torch and the table kernel (default: all cores)")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
-from ..eval.sets import BenchmarkError, find_pairs, parse_scale
-from ..utils.arguments import OneLineParser, bounded
+from ..eval.sets import BenchmarkError, find_pairs
+from ..utils.arguments import CropBox, OneLineParser, benchmark_scale, bounded
 from ..utils.errors import UsageError, command
 
 
@@ -22,8 +22,8 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--data", default=os.environ.get("HATAST_DATA", "datasets"))
     parser.add_argument("--set", required=True, help="benchmark set, e.g. Set14")
     parser.add_argument("--image", required=True, help="image name, e.g. barbara")
-    parser.add_argument("--scale", type=parse_scale, required=True)
-    parser.add_argument("--box", type=bounded(int, 0, 65535), nargs=4, required=True,
+    parser.add_argument("--scale", type=benchmark_scale, required=True, help="SR factor: 4, 2.5, or 1.5_2 (rows_cols)")
+    parser.add_argument("--box", type=bounded(int, 0, 65535), nargs=4, required=True, action=CropBox,
                         metavar=("TOP", "LEFT", "H", "W"), help="crop in HR pixels (inside the image; H, W >= 1)")
     parser.add_argument("--zoom", type=bounded(int, 1, 16), default=2, help="pixel repetition, 1 to 16 (default: 2)")
     parser.add_argument("--baselines", nargs="*", default=["bicubic"])

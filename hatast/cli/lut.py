@@ -11,9 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-from ..archs.detect import UnknownArchitecture
-from ..archs.imlut_arch import IMNet
-from ..inference import load_network
 from ..lut.table import LUTError, load_file
 from ..utils.arguments import OneLineParser, bounded
 from ..utils.errors import UsageError, command
@@ -47,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     if Path(args.output).suffix.lower() != ".npz":
         raise LUTError(f"-o {args.output}: LUT files are written as .npz")
     outputs, output = OutputFolder.for_file(args.output, "-o", inputs=[args.checkpoint], overwrite=args.overwrite)
+    from ..archs.detect import UnknownArchitecture  # torch: only the transfer needs it ('lut info' stays light)
+    from ..archs.imlut_arch import IMNet
+    from ..inference import load_network
+
     try:
         model, _ = load_network(args.checkpoint, args.param_key, "cpu")  # read, recognised, validated, loaded
     except UnknownArchitecture:

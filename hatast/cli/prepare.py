@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sys
 
-from ..eval.sets import parse_scale, scale_tag
-from ..utils.arguments import OneLineParser, bounded
+from ..eval.sets import scale_tag
+from ..utils.arguments import OneLineParser, benchmark_scale, bounded
 from ..utils.errors import command
 
 
@@ -27,7 +27,7 @@ def build_parser() -> OneLineParser:
     bench = sub.add_parser("benchmark", help="HR folder -> benchmark set (HR + LR_bicubic/X<s>)")
     bench.add_argument("hr", help="folder of HR images")
     bench.add_argument("-o", "--output", required=True, help="the set's folder, e.g. datasets/BSD100")
-    bench.add_argument("--scales", nargs="+", type=parse_scale, default=[2, 3, 4],
+    bench.add_argument("--scales", nargs="+", type=benchmark_scale, default=[2, 3, 4],
                        help="SR factors: 2 3 4 (default), also 1.5, 2.5, or 1.5_2 (rows_cols)")
     train = sub.add_parser("train", help="HR folders -> sub-images (+ LMDB) for training")
     train.add_argument("hr", nargs="+", help="folders of HR images")

@@ -11,7 +11,7 @@ import warnings
 
 from ..release import DEFAULT_MODEL
 from ..upscaling import OUTPUT_FORMATS, upscale
-from ..utils.arguments import OneLineParser, bounded, image_size, non_negative_int, scale_factor
+from ..utils.arguments import OneLineParser, bounded, image_size, scale_factor
 from ..utils.errors import command
 
 
@@ -30,7 +30,7 @@ def build_parser() -> OneLineParser:
     parser.add_argument("-o", "--output", default="results/upscaled", help="output folder (default: %(default)s)")
     parser.add_argument("--param-key", default=None,
                         help="checkpoint entry to use (default: params_ema, then params, then a bare state dict)")
-    parser.add_argument("--tile", type=non_negative_int, default=None,
+    parser.add_argument("--tile", type=bounded(int, 0, 65535), default=None,
                         help="networks: tile size in input pixels (0: whole image; default: chosen from the free "
                              "memory, the whole image when it fits); tables always run whole images")
     parser.add_argument("--tile-pad", type=bounded(int, 0, 1024), default=32,

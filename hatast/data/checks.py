@@ -183,9 +183,9 @@ def check_paired(dopt: dict, scale: int, phase: str) -> str | None:
     return None
 
 
-def check_hr_only(dopt: dict, scale: int, phase: str) -> str | None:
+def check_hr_only(dopt: dict, scale: int, phase: str, minimum: int | None = None, why: str = "") -> str | None:
     """HR images of a ``BicubicDownsampleDataset`` (or ``HRCropDataset``): present, images, and (training) at least
-    one crop in size."""
+    one crop in size, else at least the scale (or ``minimum``, for the reason ``why``)."""
     root = str(dopt["dataroot_gt"])
     if (dopt.get("io_backend") or {}).get("type") == "lmdb":
         sizes = _lmdb_sizes(root)
@@ -200,14 +200,42 @@ def check_hr_only(dopt: dict, scale: int, phase: str) -> str | None:
     unreadable = [n for n, s in items if s is None]
     if unreadable:
         return f"dataroot_gt: {unreadable[0]} is not a readable image ({len(unreadable)} such file(s))"
-    need = int(dopt["gt_size"]) if phase == "train" and dopt.get("gt_size") else scale
+    need = int(dopt["gt_size"]) if phase == "train" and dopt.get("gt_size") else (minimum or scale)
     small = [(n, s) for n, s in items if min(s) < need]
     if small:
         if phase == "train":
             return _too_small(small[0][0], small[0][1], need, "dataroot_gt", len(items), len(small))
         h, w = small[0][1]
-        return f"dataroot_gt: {small[0][0]} is {w}x{h}, smaller than the scale {scale}"
+        return f"dataroot_gt: {small[0][0]} is {w}x{h}, smaller than {why or f'the scale {scale}'}"
     return None
+
+
+def check_blur(dopt: dict, scale: int, phase: str) -> str | None:
+    """A ``BlurDownsampleNoiseDataset`` (USRNet's degradation), by the rules the dataset applies when it is built and
+    read: training, ``gt_size`` a multiple of every scale of ``scales`` and HR images of at least one crop;
+    validation/test, the ``kernel`` readable (:func:`~.degradations.load_kernel`, as the dataset reads it), stored LR
+    (``dataroot_lq``) paired with the HR as for a ``PairedImageDataset``, else HR images of at least lcm(scale, 8)
+    pixels (the crop the LR is made from)."""
+    import math
+
+    from ..utils.errors import HatastError
+    from .degradations import load_kernel
+
+    if phase == "train":
+        size = int(dopt["gt_size"])
+        bad = [int(s) for s in dopt.get("scales", [1, 2, 3, 4]) if size % int(s)]
+        if bad:
+            return f"gt_size: {size} is not a multiple of scale(s) {bad} (scales)"
+        return check_hr_only(dopt, scale, phase)
+    try:
+        load_kernel(str(dopt.get("kernel", "gaussian:1.6")))
+    except HatastError as err:
+        return f"kernel: {err}"
+    if dopt.get("dataroot_lq"):
+        return check_paired(dopt, scale, phase)
+    step = scale * 8 // math.gcd(scale, 8)
+    return check_hr_only(dopt, scale, phase, step, f"{step}x{step} (the LR is made from the image cropped to a "
+                         f"multiple of lcm(scale, 8) = {step})")
 
 
 def check_lq_only(dopt: dict, scale: int, phase: str) -> str | None:
@@ -226,6 +254,25 @@ def check_lq_only(dopt: dict, scale: int, phase: str) -> str | None:
     if strays:
         return f"dataroot_lq: {strays[0]} in {root} is not an image (BasicSR reads every file in the folder)"
     return None
+
+
+def smallest_image(dopt: dict) -> tuple[str, tuple[int, int]] | None:
+    """The ground-truth image of a dataset section with the shortest side, as ``(name, (height, width))`` read from
+    headers (an LMDB's ``meta_info.txt``); None when the section has no ground truth or it cannot be read."""
+    root = dopt.get("dataroot_gt")
+    if root is None:
+        return None
+    try:
+        if (dopt.get("io_backend") or {}).get("type") == "lmdb":
+            sizes = _lmdb_sizes(str(root))
+            items = [] if isinstance(sizes, str) else list(sizes.items())
+        else:
+            items = [(n, image_size(os.path.join(str(root), n))) for n in _files(str(root))
+                     if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS]
+    except OSError:
+        return None
+    items = [(name, size) for name, size in items if size]
+    return min(items, key=lambda item: min(item[1])) if items else None
 
 
 def training_items(dopt: dict) -> int | None:
@@ -269,4 +316,5 @@ DATASET_CHECKS: dict[str, Callable[[dict, int, str], str | None]] = {
     "BicubicDownsampleDataset": check_hr_only,
     "HRCropDataset": lambda dopt, scale, phase: check_hr_only(dopt, 1, phase),  # its model makes the LR
     "SingleImageDataset": check_lq_only,
+    "BlurDownsampleNoiseDataset": check_blur,
 }

@@ -196,6 +196,9 @@ MAX_KERNEL_SIZE = 101
 """The largest blur kernel a user may give (USRNet's are 25x25; larger ones mostly cost time)."""
 MAX_KERNEL_SIGMA = 20.0
 """The widest Gaussian a kernel spec may ask for, in pixels."""
+MIN_KERNEL_SIGMA = 0.01
+"""Smaller sigmas are read as this one: the same kernel (one pixel), where theirs could underflow to a variance of
+zero (``gaussian:1e-320``)."""
 """USRNet's kernel size (training kernels and the 12 benchmark kernels)."""
 
 
@@ -329,25 +332,27 @@ def load_kernel(spec: str) -> np.ndarray:
     """
     text = spec.strip()
     if text.lower().startswith("bicubic:"):
-        scale = _parse_int(text.split(":", 1)[1], spec)
-        if scale > 8:
-            raise UsageError(f"kernel spec {spec!r}: the bicubic kernel's scale must be from 1 to 8, got {scale}")
-        return bicubic_kernel(scale)
+        return bicubic_kernel(_parse_int(text.split(":", 1)[1], spec, "the bicubic kernel's scale", 8))
     if text.lower().startswith("gaussian:"):
         body = text.split(":", 1)[1]
         size = KERNEL_SIZE
         if ":size=" in body:
-            body, size_text = body.split(":size=")
-            size = _parse_int(size_text, spec)
-        values = [_parse_float(v, spec) for v in body.split(",")]
-        if len(values) not in (1, 3):
+            body, size_text = body.split(":size=", 1)
+            size = _parse_int(size_text, spec, "the size", MAX_KERNEL_SIZE)
+        parts = body.split(",")
+        if len(parts) not in (1, 3):
             raise UsageError(f"kernel spec {spec!r}: expected gaussian:SIGMA or gaussian:S1,S2,DEGREES")
-        for sigma in values[:2]:
-            if not 0 < sigma <= MAX_KERNEL_SIGMA:
-                raise UsageError(f"kernel spec {spec!r}: a sigma must be above 0 and at most {MAX_KERNEL_SIGMA:g} "
-                                 f"pixels, got {sigma:g}")
-        if len(values) == 3 and not -360 <= values[2] <= 360:
-            raise UsageError(f"kernel spec {spec!r}: the angle must be from -360 to 360 degrees, got {values[2]:g}")
+        sigma_rule = f"a sigma must be above 0 and at most {MAX_KERNEL_SIGMA:g} pixels"
+        values = [_parse_float(v, spec, sigma_rule) for v in parts[:2]]
+        for sigma in values:
+            if not 0 < sigma <= MAX_KERNEL_SIGMA:  # NaN and inf too
+                raise UsageError(f"kernel spec {spec!r}: {sigma_rule}, got {sigma:g}")
+        values[:2] = [max(sigma, MIN_KERNEL_SIGMA) for sigma in values]  # narrower: the same one-pixel kernel
+        if len(parts) == 3:
+            angle_rule = "the angle must be from -360 to 360 degrees"
+            values.append(_parse_float(parts[2], spec, angle_rule))
+            if not -360 <= values[2] <= 360:
+                raise UsageError(f"kernel spec {spec!r}: {angle_rule}, got {values[2]:g}")
         sigmas = (values[0], values[0] if len(values) == 1 else values[1])
         angle = 0.0 if len(values) == 1 else math.radians(values[2])
         return gaussian_kernel((sigmas[0] ** 2, sigmas[1] ** 2), angle, size)
@@ -422,21 +427,21 @@ def _kernel_from_mat(path, index: int | None) -> np.ndarray:
     return arrays[0]
 
 
-def _parse_float(text: str, spec: str) -> float:
+def _parse_float(text: str, spec: str, rule: str) -> float:
+    """A number of a kernel spec (the caller checks its range, which refuses NaN and inf); ``rule`` says the range
+    in the message for text that is not a number."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise UsageError(f"kernel spec {spec!r}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise UsageError(f"kernel spec {spec!r}: {text!r} is not a finite number")
-    return value
+        raise UsageError(f"kernel spec {spec!r}: {text!r} is not a number ({rule})") from None
 
 
-def _parse_int(text: str, spec: str) -> int:
+def _parse_int(text: str, spec: str, what: str, high: int) -> int:
+    """A whole number from 1 to ``high`` of a kernel spec (``what``: its name in the message)."""
     try:
         value = int(text)
     except ValueError:
-        raise UsageError(f"kernel spec {spec!r}: size {text!r} is not an integer") from None
-    if not 1 <= value <= MAX_KERNEL_SIZE:
-        raise UsageError(f"kernel spec {spec!r}: size must be from 1 to {MAX_KERNEL_SIZE}, got {value}")
+        value = None
+    if value is None or not 1 <= value <= high:
+        raise UsageError(f"kernel spec {spec!r}: {what} must be a whole number from 1 to {high}, got {text.strip()!r}")
     return value

@@ -6,6 +6,7 @@ the tables share: the interpolations, the normalisations, the scale grid and the
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ INTERPOLATIONS = {"N": "nearest", "L": "bilinear", "C": "bicubic", "Z": "lanczos
 """Letter -> :data:`hatast.data.degradations.KERNELS` entry."""
 NORMALISATIONS = ("softmax", "sum")
 SCALE_TABLE_MEANING = "scale weights [row scale index, column scale index, K] on config.scale_grid"
+MAX_GRID = 10_000
+"""The most steps a scale grid may have (IM-LUT's own: 70)."""
 
 
 def parse_interpolations(letters: str) -> tuple[str, ...]:
@@ -67,8 +70,11 @@ class ScaleGrid:
     quantised to the nearest (and clamped into the grid above ``stop``)."""
 
     def __init__(self, start: float = 1.0, stop: float = 8.0, step: float = 0.1) -> None:
-        if not (1 <= start < stop and step > 0):
-            raise LUTError(f"scale grid needs 1 <= start < stop and step > 0, got {start}, {stop}, {step}")
+        values = (start, stop, step)
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in values) or \
+                not (1 <= start < stop and step > 0) or not (stop - start) / step <= MAX_GRID:
+            raise LUTError(f"scale grid needs numbers 1 <= start < stop and step > 0, with at most {MAX_GRID} steps; "
+                           f"got start {start!r}, stop {stop!r}, step {step!r}")
         self.start, self.stop, self.step = float(start), float(stop), float(step)
         self.count = int(round((stop - start) / step)) + 1
 
@@ -98,15 +104,19 @@ class MixerSettings:
     @classmethod
     def read(cls, config: dict) -> MixerSettings:
         letters = parse_interpolations(config["interpolations"])
-        normalise, rotations, span = config["normalise"], int(config["refiner_rotations"]), float(
-            config["refiner_range"])
+        normalise, rotations, span = config["normalise"], config["refiner_rotations"], config["refiner_range"]
+        if not isinstance(span, numbers.Real) or isinstance(span, bool):
+            raise LUTError(f"refiner_range must be a number in (0, 1], got {span!r}")
         if normalise not in NORMALISATIONS:
             raise LUTError(f"normalise must be one of {NORMALISATIONS}, got {normalise!r}")
-        if rotations not in (1, 4):
+        if not isinstance(rotations, numbers.Integral) or isinstance(rotations, bool) or rotations not in (1, 4):
             raise LUTError(f"refiner_rotations must be 1 or 4, got {rotations!r}")
         if not 0 < span <= 1:
             raise LUTError(f"refiner_range must be in (0, 1], got {span!r}")
-        return cls(letters, normalise, rotations, span, ScaleGrid(**dict(config["scale_grid"])))
+        grid = config["scale_grid"]
+        if not isinstance(grid, dict):
+            raise LUTError(f"scale_grid must be an object with start, stop and step, got {grid!r}")
+        return cls(letters, normalise, int(rotations), float(span), ScaleGrid(**grid))
 
     def config(self) -> dict:
         return {"interpolations": "".join(self.letters), "normalise": self.normalise,

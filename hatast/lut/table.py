@@ -33,6 +33,9 @@ from .lattice import levels
 FORMAT_VERSION = 2
 VALUE_SCALE = 127
 """Entries are ``round(clamp(net_output, -1, 1) * 127)``, as in the SR-LUT authors' transfer."""
+MAX_VALUE_SCALE = 2**15
+"""The largest ``value_scale`` a table may have: an int8 entry then stands for at most 1/256 of a unit; more would
+only make every entry zero (and the float32 sums of the kernels lose their integer exactness above 2**24)."""
 
 _AUTHORS_NAME = re.compile(r"Model_(?P<kind>[VFS])_x(?P<scale>\d+)_(?P<bits>\d)bit_int8", re.IGNORECASE)
 
@@ -69,8 +72,9 @@ class LUTTable:
             self.field = receptive_field(self.field)
         if self.rotations not in (1, 4):
             raise LUTError(f"rotations must be 1 or 4, got {self.rotations!r}")
-        if not isinstance(self.value_scale, int) or self.value_scale < 1:
-            raise LUTError(f"value_scale must be a positive integer, got {self.value_scale!r}")
+        if not isinstance(self.value_scale, int) or isinstance(self.value_scale, bool) or not (
+                1 <= self.value_scale <= MAX_VALUE_SCALE):
+            raise LUTError(f"value_scale must be a whole number from 1 to {MAX_VALUE_SCALE}, got {self.value_scale!r}")
         count = levels(self.interval) ** self.field.size
         expected = (count, self.layout.count)
         if self.entries.dtype != np.int8:
@@ -221,6 +225,30 @@ def _read(path: str | Path, kind: str | None, scale: int | None) -> LUTFile:
         raise LUTError(f"{path}: unreadable LUT file ({text})") from None
 
 
+def check_runnable(loaded: LUTFile, where: str) -> LUTFile:
+    """**The one validation of a table file before it is run or released** (``hatast upscale``, ``bench``,
+    ``release``, ``figure``): beyond what :func:`load_file` checks (entries, arrays and metadata agree), what its
+    family needs. SR-LUT: one ``sr`` table of patch outputs with the rotation ensemble and value scale 127 (what the
+    SR-LUT kernels compute with); IM-LUT: weight, refiner and scale tables that fit its settings
+    (:func:`hatast.lut.imlut.check_model`). Anything else is a :class:`LUTError` naming ``where``."""
+    if loaded.family == "imlut":
+        from .imlut import check_model
+
+        check_model(loaded, where)
+        return loaded
+    if loaded.family != "srlut":
+        raise LUTError(f"{where}: a {loaded.family!r} table file, which hatast does not run (it runs 'srlut' and "
+                       "'imlut' tables)")
+    table = loaded.tables.get("sr")
+    if table is None or len(loaded.tables) != 1:
+        raise LUTError(f"{where}: an SR-LUT file holds one table, 'sr'; this one holds {sorted(loaded.tables)}")
+    if table.layout.kind != "patch" or table.rotations != 4 or table.value_scale != VALUE_SCALE:
+        raise LUTError(f"{where}: table 'sr' has {table.layout.kind} outputs, {table.rotations} rotation(s) and "
+                       f"value_scale {table.value_scale}; SR-LUT tables have patch outputs, 4 rotations and "
+                       f"value_scale {VALUE_SCALE}")
+    return loaded
+
+
 def check_array(array: np.ndarray, where: str) -> np.ndarray:
     """An array a table file holds besides its tables: integers or finite floats (NaN or inf in a scale table
     would give black or meaningless images), else :class:`LUTError`."""
@@ -314,7 +342,10 @@ def _version1_table(path: Path, meta: dict, entries: np.ndarray, info: dict) -> 
     if not isinstance(meta["kind"], str):
         raise LUTError(f"{path}: metadata kind is {meta['kind']!r}, expected a receptive-field letter")
     table = LUTTable.srlut(meta["kind"], scale, interval, entries, info)
-    stored = meta.get("offsets", table.field.offsets)
+    if "value_scale" in meta:  # written by every hatast version; the SR-LUT runner computes with 127
+        table.value_scale = _integer(meta, "value_scale", f"{path}: metadata")
+        table.__post_init__()
+    stored = meta.get("offsets", [list(o) for o in table.field.offsets])  # optional: the kind's own
     if not isinstance(stored, list) or [tuple(o) if isinstance(o, list) else o for o in stored] != list(
             table.field.offsets):
         raise LUTError(f"{path}: receptive-field offsets {stored} differ from kind {table.kind}'s")

@@ -234,6 +234,25 @@ class AnyOf(Spec):
 
 
 @dataclass
+class Interval(Spec):
+    """Two numbers ``[low, high]`` with ``low <= high`` (a range a value is drawn from, uniformly)."""
+
+    item: Spec = field(default_factory=lambda: Number())
+    nullable: bool = False
+
+    def describe(self) -> str:
+        return f"[low, high] with low <= high ({self.item.describe()})"
+
+    def _check(self, value, path, problems):
+        trial: list[Problem] = []
+        checked = ListOf(self.item, length=2).check(value, path, trial)
+        problems += trial
+        if not trial and checked[0] > checked[1]:
+            problems.append(Problem(path, f"expected {self.describe()}, got {list(checked)!r} (an empty range)"))
+        return checked
+
+
+@dataclass
 class ListOf(Spec):
     item: Spec = field(default_factory=Anything)
     length: int | None = None
@@ -305,6 +324,8 @@ class Typed(Spec):
     kinds: Callable[[], Mapping[str, Callable[[], Section]]] = dict
     what: str = "type"
     nullable: bool = False
+    refused: Mapping[str, str] = field(default_factory=dict)
+    """Types that exist but cannot be used here, with the reason (a GAN loss as ``pixel_opt``)."""
 
     def describe(self) -> str:
         return f"a section with a {self.what}"
@@ -320,6 +341,9 @@ class Typed(Spec):
         kind = value["type"]
         if not isinstance(kind, str):
             problems.append(Problem(path + ("type",), f"expected the name of the {self.what}, got {_show(kind)}"))
+            return value
+        if kind in self.refused:
+            problems.append(Problem(path + ("type",), f"{kind} {self.refused[kind]}"))
             return value
         if kind not in kinds:
             hint = did_you_mean(kind, kinds)
@@ -492,8 +516,21 @@ def _fixed_kinds(table: Mapping[str, Callable], **kwargs) -> Callable[[], dict[s
 
 
 LOSS = Typed(_registry_kinds(LOSS_REGISTRY), "loss type")
+# SRModel calls ``cri_pix(output, gt)`` (one tensor back) and ``l_percep, l_style = cri_perceptual(output, gt)``
+# and trains no discriminator: the losses each can take.
+_GAN_LOSS = "needs a discriminator, which the SR models hatast runs do not train"
+PIXEL_LOSS = dataclasses.replace(LOSS, refused={
+    "GANLoss": _GAN_LOSS, "MultiScaleGANLoss": _GAN_LOSS,
+    "PerceptualLoss": "returns two losses (perceptual, style): give it as perceptual_opt"})
+PERCEPTUAL_LOSS = dataclasses.replace(LOSS, refused={
+    name: "returns one loss, and perceptual_opt must return two (perceptual, style): give it as pixel_opt"
+    for name in ("CharbonnierLoss", "L1Loss", "MSELoss", "WeightedTVLoss")} | {
+    "GANLoss": _GAN_LOSS, "MultiScaleGANLoss": _GAN_LOSS})
+# SRModel's validation hands metrics two 8-bit HWC images (``img``, ``img2``); the ``_pt`` variants take tensors.
 METRIC = Typed(_registry_kinds(METRIC_REGISTRY, skip=("img", "img2"), closed=True,
-                               extra={"better": OneOf(("higher", "lower"), "value")}), "metric type")
+                               extra={"better": OneOf(("higher", "lower"), "value")}), "metric type",
+               refused={f"calculate_{name}_pt": f"takes tensors, and validation gives metrics 8-bit images: use "
+                        f"calculate_{name}" for name in ("psnr", "ssim")})
 OPTIMIZER = Typed(_fixed_kinds(OPTIMIZERS, skip=("params",), required=("lr",)), "optimizer type")
 SCHEDULER = Typed(_fixed_kinds(SCHEDULERS, skip=("optimizer",)), "scheduler type")
 NETWORK = Typed(_registry_kinds(ARCH_REGISTRY, known={}), "architecture")  # typed by each architecture's hints
@@ -544,10 +581,11 @@ DATASETS: dict[str, DatasetOptions] = {
     "HRCropDataset": DatasetOptions(
         {**_LOADER, **_AUGMENT, **_COLOR, "dataroot_gt": Text(), "cache": Flag()},
         ("name", "type", "dataroot_gt"), ("gt_size", *_TRAIN_LOADER)),
+    # kernel_size from 5: the training pool's motion kernels are 6 to 1.2 x kernel_size pixels long
     "BlurDownsampleNoiseDataset": DatasetOptions(
         {**_LOADER, **_AUGMENT, "dataroot_gt": Text(),
-         "scales": ListOf(Number(integer=True, min=1, max=8)), "kernel_size": Number(integer=True, min=3, max=101),
-         "noise_range": ListOf(Number(min=0, max=255), length=2), "variance_range": ListOf(Number(above=0), length=2),
+         "scales": ListOf(Number(integer=True, min=1, max=8)), "kernel_size": Number(integer=True, min=5, max=101),
+         "noise_range": Interval(Number(min=0, max=255)), "variance_range": Interval(Number(above=0)),
          "kernel": Text(), "noise": Number(min=0, max=255), "seed": Number(integer=True, min=0),
          "dataroot_lq": Text(), "filename_tmpl": Text(r"[^{}]*\{\}[^{}]*", "with one '{}' for the name")},
         ("name", "type", "dataroot_gt"), ("gt_size", "scales", *_TRAIN_LOADER)),
@@ -576,7 +614,7 @@ MODEL_SECTIONS: dict[str, dict[str, Spec]] = {
     "SRLUTModel": {"lut": Section({"interval": Number(integer=True, min=0, max=8)})},
     "IMLUTModel": {"imlut": Section({
         "interval": Number(integer=True, min=0, max=8),
-        "scales": Section({"range": ListOf(Number(min=1), length=2), "step": Number(above=0),
+        "scales": Section({"range": Interval(Number(min=1)), "step": Number(above=0),
                            "per_axis": Number(min=0, max=1)}),
         "guide": Section({"lambda": Number(min=0), "beta": Number(above=0)}),
     })},
@@ -618,7 +656,7 @@ def file_schema(opt: Mapping, is_train: bool) -> Section:
                   "pbar": Flag(), "metrics": MapOf(METRIC, nullable=True), **_inherited(MODEL_VAL_FIELDS, model)}
     train_fields = {"ema_decay": Number(min=0, below=1), "optim_g": OPTIMIZER, "scheduler": SCHEDULER,
                     "total_iter": Number(integer=True, min=1), "warmup_iter": Number(integer=True, min=-1),
-                    "pixel_opt": nullable(LOSS), "perceptual_opt": nullable(LOSS)}
+                    "pixel_opt": nullable(PIXEL_LOSS), "perceptual_opt": nullable(PERCEPTUAL_LOSS)}
     fields = {
         "name": FOLDER_NAME,
         "model_type": OneOf(lambda: _registry_names(MODEL_REGISTRY), "model_type"),

@@ -22,12 +22,18 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _number_text(value: float) -> str:
+    """``1000000`` rather than ``1e+06`` for whole bounds; ``0.5``, ``1e+30`` otherwise."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
 def _bound_text(low: float | None, high: float | None, above_low: bool = False) -> str:
+    low_text, high_text = (None if v is None else _number_text(v) for v in (low, high))
     if above_low and low is not None:
-        return f"above {low:g}" + (f" and at most {high:g}" if high is not None else "")
+        return f"above {low_text}" + (f" and at most {high_text}" if high is not None else "")
     if low is not None and high is not None:
-        return f"from {low:g} to {high:g}"
-    return f">= {low:g}" if low is not None else f"<= {high:g}"
+        return f"from {low_text} to {high_text}"
+    return f">= {low_text}" if low is not None else f"<= {high_text}"
 
 
 def bounded(kind: type = float, low: float | None = None, high: float | None = None,
@@ -105,8 +111,8 @@ def scale_factor(text: str) -> int | float | tuple[float, float]:
     try:
         values = [float(part) for part in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a factor such as 4 or 2.5, or ROWS,COLS such as 1.5,2; got "
-                                         f"{text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a factor from 1 to {MAX_SCALE} such as 4 or 2.5, or ROWS,COLS "
+                                         f"such as 1.5,2; got {text!r}") from None
     if len(values) > 2 or not all(1 <= v <= MAX_SCALE for v in values):
         raise argparse.ArgumentTypeError(f"factors must be from 1 to {MAX_SCALE} (one, or ROWS,COLS), got {text!r}")
     if len(values) == 2 and values[0] != values[1]:
@@ -119,10 +125,39 @@ def image_size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1920x1080, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1920x1080, each from 1 to {MAX_SIDE}; got "
+                                         f"{text!r}") from None
     if min(width, height) < 1 or max(width, height) > MAX_SIDE:
         raise argparse.ArgumentTypeError(f"width and height must be from 1 to {MAX_SIDE}, got {text!r}")
     return height, width
+
+
+class CropBox(argparse.Action):
+    """``--box TOP LEFT H W`` (``nargs=4``, each value ``type=bounded(int, 0, MAX_SIDE)``): also refuses an empty box
+    (H or W of 0), on one line with the range; whether it fits the image is checked where the image is read."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102
+        if len(values) == 4 and min(values[2:]) < 1:
+            parser.error(f"argument {option_string}: H and W must be whole numbers from 1 to {MAX_SIDE}, got "
+                         f"{values[2]} and {values[3]}")
+        setattr(namespace, self.dest, values)
+
+
+def benchmark_scale(text: str) -> float | tuple[float, float]:
+    """An ``argparse`` type: a benchmark set's scale as its folders name it (:func:`hatast.eval.sets.parse_scale`:
+    ``4``, ``2.5``, ``1.5_2`` for rows_cols), each factor above 1 and at most :data:`MAX_SCALE`; the range is in the
+    message."""
+    from ..eval.sets import parse_scale
+
+    rule = f"above 1 and at most {MAX_SCALE}"
+    try:
+        value = parse_scale(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a factor {rule} such as 4 or 2.5, or ROWS_COLS such as 1.5_2; got "
+                                         f"{text!r}") from None
+    if not all(math.isfinite(v) and v <= MAX_SCALE for v in (value if isinstance(value, tuple) else (value,))):
+        raise argparse.ArgumentTypeError(f"factors must be {rule} (one, or ROWS_COLS), got {text!r}")
+    return value
 
 
 class DeviceError(HatastError):

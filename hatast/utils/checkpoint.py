@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import os
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -66,11 +67,15 @@ def load_file(path: str | os.PathLike) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err) or is_pickle:
+        code = _pickled_code(err) or (_legacy_pickle_call(path) if is_pickle else None)
+        if code is not None:
             raise CheckpointError(
-                f"{path} holds Python objects other than tensors and plain containers; hatast refuses to unpickle "
-                f"it because that could run code from the file (weights_only=True). Detail: {_unsupported(err)}"
-            ) from None
+                f"{path} holds code, not only weights: unpickling it would call {code}; hatast did not run it "
+                "(weights are read with weights_only=True). Use files from sources you trust, or ask for "
+                ".safetensors") from None
+        if is_pickle:
+            raise CheckpointError(f"{path} holds Python objects other than tensors and plain containers; hatast "
+                                  "does not unpickle them (weights_only=True)") from None
         raise CheckpointError(f"checkpoint {path} is not a readable PyTorch checkpoint (damaged: "
                               f"{_unsupported(err)})") from None
     except Exception as err:  # noqa: BLE001  (torch reports damaged files with many exception types)
@@ -81,6 +86,44 @@ def load_file(path: str | os.PathLike) -> object:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0][:200] if text else "no detail"
+
+
+_GLOBAL = re.compile(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]+)", re.IGNORECASE)
+
+
+def _pickled_code(err: BaseException) -> str | None:
+    """The callable a weights-only refusal names (``posix.system``), or None when the refusal is not about one."""
+    match = _GLOBAL.search(str(err))
+    if match:
+        return match.group(1)
+    return "a Python callable" if "Weights only load failed" in str(err) and "GLOBAL" in str(err) else None
+
+
+_SAFE_MODULES = ("torch", "collections", "numpy", "_codecs")
+
+
+def _legacy_pickle_call(path: Path) -> str | None:
+    """The first callable outside the modules weights need (torch, collections, numpy) that a legacy pickle names,
+    read from its opcodes without running anything (``pickletools.genops`` only decodes); None if there is none."""
+    import pickletools
+
+    strings: list[str] = []
+    try:
+        with open(path, "rb") as stream:
+            for opcode, arg, _ in pickletools.genops(stream):
+                if opcode.name == "GLOBAL":
+                    name = str(arg).replace(" ", ".")
+                elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    name = f"{strings[-2]}.{strings[-1]}"
+                else:
+                    if isinstance(arg, str):
+                        strings.append(arg)
+                    continue
+                if not name.startswith(_SAFE_MODULES):
+                    return name
+    except Exception:  # noqa: BLE001  (a damaged pickle: nothing more to say than the loader's refusal)
+        return None
+    return None
 
 
 def _unsupported(err: BaseException) -> str:
@@ -204,15 +247,30 @@ def _kind(dtype: torch.dtype) -> str:
 def check_values(state: Mapping[str, Tensor], own: Mapping[str, Tensor] | None = None,
                  source: str = "state dict") -> None:
     """Refuse (:class:`CheckpointError`) tensors whose kind differs from the network's (``own``; without it,
-    parameters must be floats) and floating-point values that are not finite."""
+    parameters must be floats), integer buffers whose values differ from the network's own (relative-position
+    indices follow from the settings: other values would index out of range at run time) and floating-point values
+    that are not finite."""
     for key, value in state.items():
         if own is not None and key in own:
             want, got = _kind(own[key].dtype), _kind(value.dtype)
             if want != got:
                 raise CheckpointError(f"{source}: '{key}' holds {value.dtype} values where the network expects "
                                       f"{want} ({own[key].dtype}); the file is damaged or not this model's")
+            mine = own[key]
+            if want != "float" and mine.device.type != "meta" and value.shape == mine.shape and not torch.equal(
+                    value.to(mine.dtype), mine):  # integer buffers (indices, ids) follow from the settings
+                raise CheckpointError(f"{source}: '{key}' holds other values than the network computes from its "
+                                      "settings (an index or id table): the file is damaged or edited")
         elif own is None and not value.is_floating_point() and value.dtype != torch.int64:
             raise CheckpointError(f"{source}: '{key}' holds {value.dtype} values; weights are floating point")
+    check_finite(state, source)
+
+
+def check_finite(state: Mapping[str, Tensor], source: str = "state dict") -> None:
+    """Refuse (:class:`CheckpointError`, naming the key) floating-point values that are not finite. Run before an
+    architecture's settings are read from a state dict too (:func:`hatast.inference.load_network`), since some are
+    stored as values (IM-Net's mixer settings)."""
+    for key, value in state.items():
         if value.is_floating_point() and value.device.type != "meta" and value.numel():
             finite = torch.isfinite(value)
             if not bool(finite.all()):
@@ -221,6 +279,18 @@ def check_values(state: Mapping[str, Tensor], own: Mapping[str, Tensor] | None =
                 raise CheckpointError(f"{source}: '{key}' holds {bad} {kind} value(s) of {value.numel()}; the weights "
                                       "are damaged (or come from a run that diverged) and would give meaningless "
                                       "images")
+
+
+def tensor_shape(state: Mapping[str, Tensor], key: str, ndim: int) -> torch.Size:
+    """``state[key]``'s shape, for the readers that take an architecture's settings from tensor shapes
+    (``*_config_from_state_dict``): a missing key, or a tensor with another number of dimensions, is a ``ValueError``
+    naming the key (a damaged or edited file), never an ``IndexError`` deep in the reader."""
+    if key not in state:
+        raise ValueError(f"no '{key}'")
+    shape = state[key].shape
+    if len(shape) != ndim:
+        raise ValueError(f"'{key}' has shape {tuple(shape)}, where {ndim} dimensions are expected")
+    return shape
 
 
 def _first(items: list[str], n: int = 3) -> str:

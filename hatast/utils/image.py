@@ -97,7 +97,13 @@ def image_header(path: str | Path) -> tuple[int, int, int] | None:
 
         with PILImage.open(path) as img:
             width, height = img.size
-            orientation = img.getexif().get(EXIF_ORIENTATION_TAG, 1)
+            if img.format == "PNG":  # Pillow's PNG getexif() decodes the whole image to look for a late eXIf chunk
+                exif = PILImage.Exif()
+                if img.info.get("exif"):
+                    exif.load(img.info["exif"])
+            else:
+                exif = img.getexif()
+            orientation = exif.get(EXIF_ORIENTATION_TAG, 1)
     except Exception:  # noqa: BLE001  (not an image Pillow knows)
         return None
     return height, width, orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1

@@ -7,7 +7,9 @@ one call is where these hold, for every spelling of a path:
 * **Resolved before compared.** Symlinks and ``..`` are resolved (folders that do not exist yet included:
   ``new/../in`` is ``in``, whether or not ``new`` exists), and file names are compared without regard to letter
   case, so ``Photo.png`` next to the input ``Photo.PNG`` is refused: on a case-insensitive file system (macOS,
-  Windows by default) it *is* the input.
+  Windows by default) it *is* the input. A symlink is read before the ``..`` after it (``link/..`` is where the
+  kernel goes: the parent of the link's target), and a path that goes through a file (``afile/x``, ``afile/..``,
+  ``link_to_a_file/..``; an output whose sub-folder is a file) is refused, as the kernel refuses it.
 * **Inside the folder the user named.** A name built from a ``--suffix``, an option ``name``, a manifest entry or a
   model name can never move an output out of it (``../x``, an absolute name, a link inside the folder that points
   out of it).
@@ -32,18 +34,20 @@ from .files import OutputError
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """``path`` made absolute with every symlink and ``..`` resolved, whether or not it exists yet (``..`` after a
-    folder that does not exist cancels it, as the kernel will once the folder is made)."""
-    return Path(os.path.realpath(os.path.abspath(os.fspath(path))))
+    """``path`` made absolute with every symlink and ``..`` resolved, whether or not it exists yet, in the kernel's
+    order: a symlink is followed before the ``..`` after it (``link/..`` is the parent of the link's target, not the
+    folder holding the link), and ``..`` after a folder that does not exist cancels it, as the kernel will once the
+    folder is made. (Never ``os.path.abspath`` first: it drops ``link/..`` as text, before the link is read.)"""
+    return Path(os.path.realpath(os.fspath(path)))
 
 
 def resolve_entry(path: str | os.PathLike) -> Path:
     """The directory entry ``path`` names: its folder resolved (:func:`resolve`), its last component kept as it is
     (an atomic write replaces a symlink there, not the file it points to)."""
-    path = Path(os.path.abspath(os.fspath(path)))
-    if path.name in ("", ".", ".."):
+    folder, name = os.path.split(os.fspath(path))
+    if name in ("", ".", ".."):
         return resolve(path)
-    return resolve(path.parent) / path.name
+    return resolve(folder or os.curdir) / name
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -59,6 +63,32 @@ def _entry_key(entry: Path) -> tuple:
     file systems, bind mounts), else by its resolved name; the file name case-folded."""
     folder = _identity(entry.parent)
     return (folder if folder is not None else str(entry.parent).casefold(), entry.name.casefold())
+
+
+def file_on_the_way(path: str | os.PathLike, base: str | os.PathLike | None = None) -> Path | None:
+    """The first existing file (not a folder) that ``path`` goes through with more components after it (``afile/x``,
+    ``afile/..``, ``new/../afile/..``, ``link_to_a_file/..``), resolved; None when there is none. The kernel refuses
+    such a path (``ENOTDIR``) whatever :func:`resolve` makes of a ``..`` after the file, so a folder given that way
+    is refused too, never quietly taken as another folder. ``base``: the folder a relative ``path`` starts from."""
+    text = os.fspath(path)
+    separators = {os.sep, os.altsep} - {None}
+    for end in range(1, len(text)):
+        if text[end] in separators and text[end - 1] not in separators:
+            step = resolve(text[:end] if base is None else os.path.join(base, text[:end]))
+            if step.exists() and not step.is_dir():
+                return step
+    return None
+
+
+def _file_below(root: Path, folder: Path) -> Path | None:
+    """The first existing non-folder on the way from ``root`` down to ``folder`` (both resolved, ``root`` excluded):
+    where a folder would have to be entered or made."""
+    for step in reversed([folder, *folder.parents][:[folder, *folder.parents].index(root)]):
+        if not step.exists():
+            return None
+        if not step.is_dir():
+            return step
+    return None
 
 
 def shown(path: str | os.PathLike) -> str:
@@ -87,6 +117,9 @@ class OutputFolder:
             raise OutputError(f"{option}: the output folder is empty; name a folder")
         if "\0" in str(text):
             raise OutputError(f"{option} {text!r}: a path cannot hold a NUL character")
+        blocker = file_on_the_way(text)
+        if blocker is not None:
+            raise OutputError(f"{option} {text}: {shown(blocker)} is a file, not a folder")
         self.option = option
         self.given = Path(text)
         self.root = resolve(text)
@@ -96,6 +129,7 @@ class OutputFolder:
         self._inputs: dict[tuple, Path] = {}
         self._input_ids: dict[tuple[int, int], Path] = {}
         self._claimed: dict[tuple, tuple[Path, object]] = {}
+        self._folders_checked: set[str] = set()  # sub-folders (as named) found free of files on the way
         self.protect(*inputs)
 
     @classmethod
@@ -109,6 +143,9 @@ class OutputFolder:
         entry = resolve_entry(text)
         if entry.name in ("", ".", "..") or str(text).endswith(("/", os.sep)) or os.path.isdir(text):
             raise OutputError(f"{option} {text} is a folder; give a file name")
+        blocker = file_on_the_way(text)
+        if blocker is not None:
+            raise OutputError(f"{option} {text}: {shown(blocker)} is a file, not a folder")
         folder = cls(entry.parent, option, inputs, overwrite)
         path = folder.path(entry.name, what=option)
         if folder.exists(path):  # with overwrite: recorded in replaced, and False
@@ -161,6 +198,11 @@ class OutputFolder:
                               f"inputs (choose another output folder ({self.option}) or name)")
         if entry.is_dir():
             raise OutputError(f"{what} {shown(entry)} is a folder; it cannot be replaced by a file")
+        if os.path.dirname(text) not in self._folders_checked:  # once per folder (thousands of crops share one)
+            blocker = file_on_the_way(text, self.root) or _file_below(self.root, entry.parent)
+            if blocker is not None:
+                raise OutputError(f"{what} {shown(entry)}: {shown(blocker)} is a file, not a folder")
+            self._folders_checked.add(os.path.dirname(text))
         earlier = self._claimed.get(key)
         if earlier is not None:
             first, first_source = earlier
@@ -184,6 +226,9 @@ class OutputFolder:
         source = self._inputs.get(_entry_key(entry))
         if source is not None and not Path(source).is_dir():
             raise OutputError(f"{what} {shown(entry)} is the input file {source}")
+        blocker = file_on_the_way(relative, self.root) or _file_below(self.root, entry)
+        if blocker is not None:
+            raise OutputError(f"{what} {shown(entry)}: {shown(blocker)} is a file, not a folder")
         return entry
 
     def exists(self, path: Path, keep: bool = True) -> bool:

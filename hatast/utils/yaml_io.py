@@ -8,9 +8,13 @@ holds, reading it either gives plain data (dicts with text keys, lists, text, nu
   ``!!binary``, ``!!set``, ``!!timestamp``, custom ``!tags``: refused, the file is not acted on. Dates stay text
   (``name: 2024-05-01`` is a name, not a ``datetime``).
 * **Aliases limited.** At most :data:`MAX_ALIASES` aliases, no recursive ones, and at most :data:`MAX_NODES` values
-  once aliases are expanded (a "billion laughs" file is refused instead of filling the memory).
+  once aliases (and merge keys, ``<<: *name``) are expanded (a "billion laughs" file is refused instead of filling
+  the memory); values nest at most :data:`MAX_DEPTH` levels deep.
 * **Duplicate keys are an error** (YAML says so; PyYAML keeps the last one silently, so a second ``lr:`` further
   down a file used to win without a word). Keys must be text.
+* **Values that are data.** A scalar its tag cannot read (``!!int abc``), a number too large for a float (a
+  5000-digit integer, a long ``1:2:3`` base-60 one) and text that is not Unicode (``"\\ud800"``) are refused with
+  their line, instead of an exception from deep inside the parser.
 * **UTF-8** (a BOM is accepted); a file in another encoding or with bytes that are not UTF-8 is refused with the
   position of the first bad byte, and files larger than :data:`MAX_BYTES` are refused before parsing.
 """
@@ -18,6 +22,7 @@ holds, reading it either gives plain data (dicts with text keys, lists, text, nu
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import yaml
@@ -28,6 +33,11 @@ MAX_ALIASES = 100
 MAX_NODES = 100_000
 MAX_BYTES = 1 << 20
 """Option files are a few KiB; a larger file is almost certainly not one."""
+MAX_DEPTH = 50
+"""Option files nest four or five levels; deeper nesting is refused with its line (before Python's recursion limit)."""
+MAX_NUMBER_CHARS = 400
+"""An integer written with more characters than this is refused (a float holds at most 309 digits; a long base-60
+``1:2:3:...`` literal would also take quadratic time to read)."""
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")}
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -52,29 +62,73 @@ class _PlainDataLoader(yaml.SafeLoader):
     def __init__(self, stream) -> None:
         super().__init__(stream)
         self._aliases = 0
+        self._open: set[str] = set()  # anchors whose value is being composed: an alias to one is recursive
+        self._depth = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> values in it once aliases are expanded
 
     def compose_node(self, parent, index):  # noqa: D102
-        if self.check_event(yaml.AliasEvent):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                raise _Refusal(f"{_where(self.peek_event())}: more than {MAX_ALIASES} aliases (*name); option files "
-                               "need few or none")
-        return super().compose_node(parent, index)
+                raise _Refusal(f"{_where(event)}: more than {MAX_ALIASES} aliases (*name); option files need few or "
+                               "none")
+            if event.anchor in self._open:
+                raise _Refusal(f"{_where(event)}: the alias *{event.anchor} is inside the value &{event.anchor} it "
+                               "names (a recursive alias)")
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refusal(f"{_where(event)}: values nested more than {MAX_DEPTH} levels deep; option files nest a "
+                           "few")
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self._open.add(anchor)
+        node = super().compose_node(parent, index)
+        self._open.discard(anchor)
+        self._depth -= 1
+        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+            size = 1 + sum(self._sizes.get(id(child), 1) for child in children)
+            if size > MAX_NODES:
+                raise _Refusal(f"{_where(node)}: this value holds more than {MAX_NODES} values once its aliases are "
+                               "expanded (aliases that nest aliases)")
+            self._sizes[id(node)] = size
+        return node
 
     def construct_object(self, node, deep=False):  # noqa: D102
         if node.tag not in _PLAIN_TAGS and node.tag != _MERGE_TAG:
             raise _Refusal(f"{_where(node)}: the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed: "
                            "option files hold plain data (text, numbers, lists, mappings) and hatast never runs code "
                            "or builds objects from them")
-        return super().construct_object(node, deep)
+        try:
+            data = super().construct_object(node, deep)
+        except (ValueError, KeyError, TypeError, OverflowError) as err:  # a scalar its tag cannot read (!!int abc)
+            what = f"{node.value[:40]!r}" if isinstance(node.value, str) else "this value"
+            why = f" ({str(err).splitlines()[0][:80]})" if str(err) and not isinstance(err, KeyError) else ""
+            raise _Refusal(f"{_where(node)}: {what} is not a valid "
+                           f"{node.tag.replace('tag:yaml.org,2002:', '!!')}{why}") from None
+        if isinstance(data, str):
+            try:
+                data.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Refusal(f"{_where(node)}: the text {data[:40]!r} is not valid Unicode (an escaped surrogate "
+                               "such as \\ud800)") from None
+        return data
+
+    def construct_yaml_int(self, node):  # noqa: D102
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise _Refusal(f"{_where(node)}: a number of {len(node.value)} characters is too large for an option")
+        value = super().construct_yaml_int(node)
+        if abs(value) > sys.float_info.max:
+            raise _Refusal(f"{_where(node)}: the number {node.value[:40]}... is too large for an option")
+        return value
 
     def construct_mapping(self, node, deep=False):  # noqa: D102
         if isinstance(node, yaml.MappingNode):
             seen: dict[object, object] = {}
             for key_node, _ in node.value:
-                if key_node.tag == _MERGE_TAG:
-                    continue
-                key = self.construct_object(key_node, deep=True)
+                key = "<<" if key_node.tag == _MERGE_TAG else self.construct_object(key_node, deep=True)
                 if not isinstance(key, str):
                     raise _Refusal(f"{_where(key_node)}: the key {key!r} is not text (write it in quotes if it is a "
                                    "name)")
@@ -84,6 +138,8 @@ class _PlainDataLoader(yaml.SafeLoader):
                 seen[key] = key_node
         return super().construct_mapping(node, deep)
 
+
+_PlainDataLoader.add_constructor("tag:yaml.org,2002:int", _PlainDataLoader.construct_yaml_int)
 
 # dates stay text: the timestamp resolver is left out (every other implicit type of YAML 1.1 is kept, as BasicSR
 # reads them)
@@ -131,10 +187,18 @@ def load_yaml(text: str | bytes, source: str) -> object:
         _count_nodes(value, MAX_NODES)
     except _Refusal as refusal:
         raise YAMLFileError(f"{source}: {refusal}") from None
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow (a control character)
+        line = text.count("\n", 0, err.position) + 1
+        shown = f"#x{err.character:04x}" if isinstance(err.character, int) else repr(err.character)
+        raise YAMLFileError(f"{source}: YAML syntax error at line {line}: the character {shown} is not allowed "
+                            f"({err.reason})") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         where = f" at {_where(mark)}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).strip().splitlines()[0]
+        context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+        if context and context_mark is not None and context_mark is not mark:  # "duplicate anchor; first at ..."
+            problem = f"{problem} ({context} at {_where(context_mark)})"
         raise YAMLFileError(f"{source}: YAML syntax error{where}: {problem}") from None
     except RecursionError:
         raise YAMLFileError(f"{source}: nested too deeply to be an option file") from None
@@ -147,6 +211,11 @@ def decode_utf8(data: bytes, source: str) -> str:
                       (b"\xfe\xff", "UTF-16")):
         if data.startswith(bom):
             raise YAMLFileError(f"{source}: the file is {name}; save it as UTF-8")
+    if b"\x00" in data:
+        at = data.index(b"\x00")
+        line = data.count(b"\n", 0, at) + 1
+        raise YAMLFileError(f"{source}: a NUL byte at line {line}, offset {at}: not text (UTF-16 without a byte order "
+                            "mark, or a binary file?); save it as UTF-8")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
